@@ -1,0 +1,227 @@
+"""One typed run configuration: dataclasses, readable from YAML, overridable from the CLI.
+
+Keys are flat and unique across sections (as in TRL's ``--config`` files), so the same
+name works as a YAML key, a ``--flag`` and a Python attribute: ``learning_rate: 1e-4``
+in YAML, ``--learning_rate 1e-4`` on the command line, ``config.training.learning_rate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+import yaml
+from transformers import HfArgumentParser
+
+from .files import write_text_atomic
+from .objective import REWARD_PRESETS, SCALE_REWARDS
+
+CONFIG_FILE_NAME = "run_config.yaml"
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: Optional[str] = field(
+        default=None,
+        metadata={"help": "Hub id (e.g. facebook/dinov2-small), a save_pretrained directory or a grpo-rm run directory."},
+    )
+    head_type: Literal["linear", "mlp"] = field(default="linear", metadata={"help": "Classification head."})
+    head_input: Literal["cls", "cls+mean"] = field(
+        default="cls", metadata={"help": "Class token alone, or concatenated with the mean patch token (DINOv2 linear eval)."}
+    )
+    mlp_hidden_dim: Optional[int] = field(default=None, metadata={"help": "MLP head width (default: encoder width)."})
+    image_size: Optional[int] = field(
+        default=None, metadata={"help": "Input side length; default: the checkpoint's crop size or config image_size."}
+    )
+    freeze_backbone: bool = field(default=False, metadata={"help": "Train the head only."})
+    train_last_n_blocks: Optional[int] = field(
+        default=None, metadata={"help": "Train only the last N transformer blocks (plus final norm) and the head."}
+    )
+    ignore_mismatched_sizes: bool = field(
+        default=False, metadata={"help": "Start a new head when the checkpoint's head has other classes."}
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str = field(
+        default="digits",
+        metadata={"help": "'digits' (embedded), a hub dataset id, an ImageFolder tree, or a folder of parquet/arrow files."},
+    )
+    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    image_column_name: Optional[str] = field(default=None, metadata={"help": "Image column (default: image or img)."})
+    label_column_name: Optional[str] = field(default=None, metadata={"help": "Label column (default: label or labels)."})
+    train_val_split: float = field(
+        default=0.1, metadata={"help": "Fraction of train held out for validation when the data has no validation split."}
+    )
+    data_seed: int = field(
+        default=0, metadata={"help": "Seed of validation/test carving and sample truncation, fixed across --seed."}
+    )
+    max_train_samples: Optional[int] = field(default=None, metadata={"help": "Truncate the training set (debugging)."})
+    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Truncate validation and test sets."})
+    keep_classes: Optional[list[str]] = field(
+        default=None, metadata={"help": "Train and evaluate on these class names only, relabelled in this order."}
+    )
+    random_resized_crop_scale: list[float] = field(
+        default_factory=lambda: [0.08, 1.0], metadata={"help": "Area range of the training random-resized crop."}
+    )
+    hflip_prob: float = field(default=0.5, metadata={"help": "Probability of a horizontal flip in training."})
+    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+
+
+@dataclass
+class ObjectiveArguments:
+    method: Literal["grpo-rm", "ce"] = field(default="grpo-rm", metadata={"help": "Training objective."})
+    epsilon: float = field(default=0.2, metadata={"help": "GRPO-RM clip range of the probability ratio."})
+    beta: float = field(default=0.0, metadata={"help": "KL(pi_theta || pi_ref) coefficient (0 as in the paper)."})
+    reward: str = field(default="accuracy+uniformity", metadata={"help": f"Reward preset: {', '.join(REWARD_PRESETS)}."})
+    uniformity_weight: float = field(default=1.0, metadata={"help": "Weight w of the uniformity reward."})
+    scale_rewards: str = field(default="group", metadata={"help": f"Advantage scaling: {', '.join(SCALE_REWARDS)}."})
+    old_policy_refresh: str = field(
+        default="epoch", metadata={"help": "Refresh the old policy at each epoch start ('epoch') or every N optimizer steps."}
+    )
+    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the cross-entropy method."})
+
+    def __post_init__(self) -> None:
+        if self.reward not in REWARD_PRESETS:
+            raise ValueError(f"reward={self.reward!r} is not one of {list(REWARD_PRESETS)}")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ValueError(f"scale_rewards={self.scale_rewards!r} is not one of {list(SCALE_REWARDS)}")
+        self.old_policy_refresh = str(self.old_policy_refresh)
+        if self.old_policy_refresh != "epoch" and not (
+            self.old_policy_refresh.isdigit() and int(self.old_policy_refresh) > 0
+        ):
+            raise ValueError(f"old_policy_refresh={self.old_policy_refresh!r} must be 'epoch' or a positive integer")
+        if not 0 < self.epsilon < 1:
+            raise ValueError(f"epsilon={self.epsilon} must be in (0, 1)")
+        if self.beta < 0:
+            raise ValueError(f"beta={self.beta} must be >= 0")
+
+    @property
+    def refresh_every_steps(self) -> Optional[int]:
+        """Optimizer steps between old-policy refreshes, or None for once per epoch."""
+        return None if self.old_policy_refresh == "epoch" else int(self.old_policy_refresh)
+
+
+@dataclass
+class TrainingArguments:
+    output_dir: Optional[str] = field(default=None, metadata={"help": "Where the model, results and logs go."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing over a finished run."})
+    num_train_epochs: int = field(default=10, metadata={"help": "Training epochs."})
+    max_train_steps: Optional[int] = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per process."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per process."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate of the backbone (and head by default)."})
+    head_learning_rate: Optional[float] = field(default=None, metadata={"help": "Peak learning rate of the head."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not applied to biases and norms)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of steps of linear warmup."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 disables)."})
+    seed: int = field(default=42, metadata={"help": "Random seed."})
+    mixed_precision: Literal["no", "fp16", "bf16"] = field(default="no", metadata={"help": "accelerate mixed precision."})
+    logging_steps: int = field(default=10, metadata={"help": "Log training metrics every N optimizer steps."})
+    report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})
+    disable_tqdm: bool = field(default=False, metadata={"help": "Hide progress bars."})
+
+
+SECTIONS = {
+    "model": ModelArguments,
+    "data": DataArguments,
+    "objective": ObjectiveArguments,
+    "training": TrainingArguments,
+}
+
+
+@dataclass
+class RunConfig:
+    model: ModelArguments = field(default_factory=ModelArguments)
+    data: DataArguments = field(default_factory=DataArguments)
+    objective: ObjectiveArguments = field(default_factory=ObjectiveArguments)
+    training: TrainingArguments = field(default_factory=TrainingArguments)
+
+    @staticmethod
+    def valid_keys() -> list[str]:
+        return [f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":
+        """Build from flat keys; an unknown key is an error that lists the valid ones."""
+        check_keys(values, source)
+        sections = {}
+        for name, section_cls in SECTIONS.items():
+            names = {f.name for f in dataclasses.fields(section_cls)}
+            sections[name] = section_cls(**{k: v for k, v in values.items() if k in names})
+        return cls(**sections)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "RunConfig":
+        """Read a YAML file with the command line's parsing, so ``1e-4`` is a float as in ``--learning_rate 1e-4``."""
+        return parse_run_config(["--config", str(path)])
+
+    def to_dict(self) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for name in SECTIONS:
+            flat.update(dataclasses.asdict(getattr(self, name)))
+        return flat
+
+    def replace(self, **overrides: Any) -> "RunConfig":
+        """A copy with some flat keys changed."""
+        return RunConfig.from_dict({**self.to_dict(), **overrides}, source="overrides")
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / CONFIG_FILE_NAME
+        lines = []
+        for name in SECTIONS:
+            lines.append(f"# {name}")
+            lines.append(yaml.safe_dump(dataclasses.asdict(getattr(self, name)), sort_keys=False).rstrip())
+        write_text_atomic(path, "\n".join(lines) + "\n")
+        return path
+
+
+def parse_run_config(argv: Sequence[str], prog: str = "grpo-rm train") -> RunConfig:
+    """Parse ``[--config file.yaml] [--key value ...]``; flags given on the command line win over the file."""
+    config_parser = argparse.ArgumentParser(add_help=False)
+    config_parser.add_argument("--config")
+    known, rest = config_parser.parse_known_args(list(argv))
+    parser = HfArgumentParser(tuple(SECTIONS.values()), prog=prog)
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of flat keys; command-line flags override it.")
+    file_args: list[str] = []
+    if known.config:
+        values = read_yaml(known.config)
+        check_keys(values, known.config)
+        file_args = _as_flags(values)
+    namespace = parser.parse_args(file_args + rest)
+    values = {key: value for key, value in vars(namespace).items() if key != "config"}
+    return RunConfig.from_dict(values, source="command line")
+
+
+def _as_flags(values: dict[str, Any]) -> list[str]:
+    flags: list[str] = []
+    for key, value in values.items():
+        if value is None:
+            continue
+        flags.append(f"--{key}")
+        if isinstance(value, (list, tuple)):
+            flags.extend(str(item) for item in value)
+        else:
+            flags.append(str(value))
+    return flags
+
+
+def check_keys(values: dict[str, Any], source: str) -> None:
+    unknown = sorted(set(values) - set(RunConfig.valid_keys()))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {source}; valid keys are: {', '.join(RunConfig.valid_keys())}")
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {path} must hold a mapping of keys to values, got {type(values).__name__}")
+    return values

@@ -1,0 +1,225 @@
+"""Labelled image data from the embedded default, the hub, or local folders, as train/validation/test.
+
+Every source becomes a ``datasets.DatasetDict``; labels become indices into one list
+of class names shared by all splits. Images are decoded lazily by ``ImageDataset`` so
+that a corrupt file is reported by name when it is reached.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import datasets
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..config import DataArguments
+from .digits import DIGITS_NAME, load_digits_dataset
+
+IMAGE_COLUMNS = ("image", "img", "pixel_values")
+LABEL_COLUMNS = ("label", "labels", "fine_label")
+SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
+TABULAR_FORMATS = ("parquet", "arrow")
+
+
+@dataclass
+class ClassificationSplits:
+    train: datasets.Dataset
+    validation: datasets.Dataset
+    test: datasets.Dataset
+    class_names: list[str]
+    image_column: str
+    label_column: str
+    validation_source: str  # where the validation split came from, recorded in results
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+
+def load_raw_dataset(name: str, config_name: Optional[str] = None) -> datasets.DatasetDict:
+    """The embedded ``digits``, a local folder (ImageFolder, parquet/arrow files, save_to_disk), or a hub id."""
+    if name == DIGITS_NAME:
+        return load_digits_dataset()
+    path = Path(name)
+    if path.exists():
+        return _load_local(path)
+    if name.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"dataset folder {name} does not exist")
+    try:
+        raw = datasets.load_dataset(name, config_name)
+    except Exception as error:  # the hub raises many types; the user needs the name and the reason
+        raise ValueError(f"dataset {name!r} is not a local folder and could not be loaded from the hub: {error}") from error
+    return _rename_splits(raw)
+
+
+def _load_local(path: Path) -> datasets.DatasetDict:
+    if not path.is_dir():
+        raise ValueError(f"dataset path {path} is a file; pass the folder that holds the splits")
+    if (path / "dataset_dict.json").is_file():
+        return _rename_splits(datasets.load_from_disk(str(path)))
+    for file_format in TABULAR_FORMATS:
+        files = sorted(path.glob(f"*.{file_format}"))
+        if files:
+            data_files = {SPLIT_ALIASES.get(f.stem, f.stem): str(f) for f in files}
+            return datasets.load_dataset(file_format, data_files=data_files)
+    if (path / "train").is_dir():
+        return _rename_splits(datasets.load_dataset("imagefolder", data_dir=str(path)))
+    raise ValueError(
+        f"{path} is not a dataset folder: expected train.parquet/test.parquet (or .arrow) files, "
+        "a save_to_disk folder, or an ImageFolder tree with train/ and test/ or val/ class subfolders"
+    )
+
+
+def _rename_splits(raw: datasets.DatasetDict) -> datasets.DatasetDict:
+    return datasets.DatasetDict({SPLIT_ALIASES.get(name, name): split for name, split in raw.items()})
+
+
+def _pick_column(split: datasets.Dataset, requested: Optional[str], candidates, kind: str) -> str:
+    if requested is not None:
+        if requested not in split.column_names:
+            raise ValueError(f"{kind} column {requested!r} not found; the dataset has columns {split.column_names}")
+        return requested
+    for name in candidates:
+        if name in split.column_names:
+            return name
+    raise ValueError(
+        f"no {kind} column among {split.column_names}; name it with --{kind}_column_name"
+    )
+
+
+def _class_names(raw: datasets.DatasetDict, label_column: str) -> tuple[list[str], datasets.DatasetDict]:
+    """Class names, and the splits with integer labels indexing them."""
+    feature = raw["train"].features[label_column]
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names), raw
+    values = raw["train"].unique(label_column)
+    if all(isinstance(v, str) for v in values):
+        names = sorted(values)
+        index = {name: i for i, name in enumerate(names)}
+        unknown = {v for split in raw.values() for v in split.unique(label_column)} - set(index)
+        if unknown:
+            raise ValueError(f"label values {sorted(unknown)[:5]} appear outside train in column {label_column!r}")
+        return names, raw.map(lambda row: {label_column: index[row[label_column]]})
+    if all(isinstance(v, int) for v in values):
+        return [str(i) for i in range(max(values) + 1)], raw
+    raise ValueError(f"label column {label_column!r} must hold integers, strings or a ClassLabel")
+
+
+def _check_labels(raw: datasets.DatasetDict, label_column: str, num_classes: int) -> None:
+    for split_name, split in raw.items():
+        labels = torch.as_tensor(split[label_column])
+        bad = ((labels < 0) | (labels >= num_classes)).nonzero().flatten()
+        if len(bad):
+            row = int(bad[0])
+            raise ValueError(
+                f"label {int(labels[row])} in row {row} of split {split_name!r} is out of range "
+                f"for {num_classes} classes (column {label_column!r})"
+            )
+
+
+def _keep_classes(raw, label_column, class_names, keep):
+    unknown = [name for name in keep if name not in class_names]
+    if unknown:
+        raise ValueError(f"keep_classes {unknown} are not class names of this dataset: {class_names}")
+    new_index = {class_names.index(name): i for i, name in enumerate(keep)}
+    raw = raw.filter(lambda label: label in new_index, input_columns=label_column)
+    raw = raw.map(lambda row: {label_column: new_index[row[label_column]]})
+    return raw, list(keep)
+
+
+def load_classification_splits(args: DataArguments) -> ClassificationSplits:
+    """Train, validation and test splits with one list of class names.
+
+    test: the ``test`` split, else ``validation``, else carved from train.
+    validation: a ``validation`` split that is not already the test split, else
+    ``train_val_split`` of train (stratified), else (``train_val_split: 0``) the test split.
+    Carving and ``max_*_samples`` use ``data_seed`` so every run sees the same data.
+    """
+    raw = load_raw_dataset(args.dataset_name, args.dataset_config_name)
+    if "train" not in raw:
+        raise ValueError(f"dataset {args.dataset_name!r} has no train split (it has {list(raw)})")
+    image_column = _pick_column(raw["train"], args.image_column_name, IMAGE_COLUMNS, "image")
+    label_column = _pick_column(raw["train"], args.label_column_name, LABEL_COLUMNS, "label")
+    raw = datasets.DatasetDict(
+        {name: split.select_columns([image_column, label_column]) for name, split in raw.items()}
+    )
+    class_names, raw = _class_names(raw, label_column)
+    _check_labels(raw, label_column, len(class_names))
+    if args.keep_classes:
+        raw, class_names = _keep_classes(raw, label_column, class_names, args.keep_classes)
+    raw = raw.cast_column(image_column, datasets.Image(decode=False))
+
+    train = raw["train"]
+    if "test" in raw:
+        test, test_source = raw["test"], "test"
+    elif "validation" in raw:
+        test, test_source = raw["validation"], "validation"
+    else:
+        train, test = _carve(train, args.train_val_split or 0.1, label_column, args.data_seed)
+        test_source = "train"
+    if "validation" in raw and test_source != "validation":
+        validation, validation_source = raw["validation"], "validation split"
+    elif args.train_val_split > 0:
+        train, validation = _carve(train, args.train_val_split, label_column, args.data_seed)
+        validation_source = f"{args.train_val_split:g} of train"
+    else:
+        validation, validation_source = test, "test split (train_val_split=0)"
+
+    train = _truncate(train, args.max_train_samples, args.data_seed)
+    validation = _truncate(validation, args.max_eval_samples, args.data_seed)
+    test = _truncate(test, args.max_eval_samples, args.data_seed)
+    return ClassificationSplits(train, validation, test, class_names, image_column, label_column, validation_source)
+
+
+def _carve(split: datasets.Dataset, fraction: float, label_column: str, seed: int):
+    stratify = label_column if isinstance(split.features[label_column], datasets.ClassLabel) else None
+    try:
+        parts = split.train_test_split(test_size=fraction, seed=seed, stratify_by_column=stratify)
+    except ValueError:  # too few examples of some class to stratify
+        parts = split.train_test_split(test_size=fraction, seed=seed)
+    return parts["train"], parts["test"]
+
+
+def _truncate(split: datasets.Dataset, max_samples: Optional[int], seed: int) -> datasets.Dataset:
+    if max_samples is None or max_samples >= len(split):
+        return split
+    return split.shuffle(seed=seed).select(range(max_samples))
+
+
+def decode_image(value, where: str) -> Image.Image:
+    """Decode an undecoded ``datasets.Image`` value, naming the file or row when it is unreadable."""
+    path = value.get("path") if isinstance(value, dict) else None
+    try:
+        if isinstance(value, Image.Image):
+            image = value
+        elif value.get("bytes") is not None:
+            image = Image.open(io.BytesIO(value["bytes"]))
+        else:
+            image = Image.open(path)
+        image.load()
+        return image
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise ValueError(f"cannot read image {path or where}: {error}") from error
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """(pixel_values, label) pairs from one split, transformed on access."""
+
+    def __init__(self, split: datasets.Dataset, image_column: str, label_column: str,
+                 transform: Callable[[Image.Image], torch.Tensor], name: str):
+        self.split = split
+        self.image_column = image_column
+        self.label_column = label_column
+        self.transform = transform
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        row = self.split[index]
+        image = decode_image(row[self.image_column], f"row {index} of the {self.name} split")
+        return self.transform(image), row[self.label_column]

@@ -1,0 +1,102 @@
+"""Image transforms on PIL, numpy and torch (torchvision does not import with every torch build).
+
+Random draws use torch's global generator, which DataLoader seeds per worker, so a
+seeded run sees the same crops and flips every time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..backbones import Preprocessing
+
+
+def to_normalized_tensor(image: Image.Image, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array).permute(2, 0, 1)
+    return (tensor - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+
+
+def resize_shorter_side(image: Image.Image, size: int, resample: int) -> Image.Image:
+    width, height = image.size
+    scale = size / min(width, height)
+    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
+    return image.resize(new_size, resample=resample)
+
+
+def center_crop(image: Image.Image, size: int) -> Image.Image:
+    width, height = image.size
+    left, top = (width - size) // 2, (height - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def random_resized_crop_box(
+    width: int, height: int, scale: Sequence[float], ratio: Sequence[float]
+) -> tuple[int, int, int, int]:
+    """A (left, top, right, bottom) box of random area fraction and aspect ratio (Inception-style)."""
+    area = width * height
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
+        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        crop_w = int(round(math.sqrt(target_area * aspect)))
+        crop_h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < crop_w <= width and 0 < crop_h <= height:
+            left = int(torch.randint(0, width - crop_w + 1, (1,)).item())
+            top = int(torch.randint(0, height - crop_h + 1, (1,)).item())
+            return left, top, left + crop_w, top + crop_h
+    # Fall back to the largest central crop within the ratio range.
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        crop_w, crop_h = width, int(round(width / ratio[0]))
+    elif in_ratio > ratio[1]:
+        crop_w, crop_h = int(round(height * ratio[1])), height
+    else:
+        crop_w, crop_h = width, height
+    left, top = (width - crop_w) // 2, (height - crop_h) // 2
+    return left, top, left + crop_w, top + crop_h
+
+
+class TrainTransform:
+    """Random-resized crop, horizontal flip, normalisation; grayscale becomes RGB."""
+
+    def __init__(
+        self,
+        preprocessing: Preprocessing,
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (3 / 4, 4 / 3),
+        hflip_prob: float = 0.5,
+    ):
+        if not 0 < scale[0] <= scale[1] <= 1:
+            raise ValueError(f"random_resized_crop_scale={list(scale)} must satisfy 0 < low <= high <= 1")
+        self.preprocessing = preprocessing
+        self.scale = tuple(scale)
+        self.ratio = tuple(ratio)
+        self.hflip_prob = hflip_prob
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = image.convert("RGB")
+        box = random_resized_crop_box(*image.size, self.scale, self.ratio)
+        size = self.preprocessing.image_size
+        image = image.resize((size, size), resample=self.preprocessing.resample, box=box)
+        if torch.rand(1).item() < self.hflip_prob:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return to_normalized_tensor(image, self.preprocessing.image_mean, self.preprocessing.image_std)
+
+
+class EvalTransform:
+    """Resize the shorter side to ``image_size / crop_pct``, center-crop, normalise."""
+
+    def __init__(self, preprocessing: Preprocessing):
+        self.preprocessing = preprocessing
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        p = self.preprocessing
+        image = resize_shorter_side(image.convert("RGB"), p.resize_size, p.resample)
+        image = center_crop(image, p.image_size)
+        return to_normalized_tensor(image, p.image_mean, p.image_std)

@@ -1,0 +1,109 @@
+"""The training method as a pluggable loss, and the frozen policies GRPO-RM compares against.
+
+The trainer asks a method whether it needs the old (and reference) policy's logits and
+then calls it with them; everything else in the loop is shared, so a comparison of
+``ce`` and ``grpo-rm`` differs in the objective alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+import torch
+from torch import nn
+
+from .config import ObjectiveArguments
+from .objective import LossOutput, cross_entropy_loss, grpo_rm_loss
+
+
+class Method(Protocol):
+    name: str
+    needs_old_policy: bool
+    needs_reference_policy: bool
+
+    def __call__(
+        self,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        old_logits: Optional[torch.Tensor] = None,
+        ref_logits: Optional[torch.Tensor] = None,
+    ) -> LossOutput: ...
+
+
+@dataclass
+class CrossEntropyMethod:
+    ignore_index: int = -100
+    label_smoothing: float = 0.0
+    name: str = "ce"
+    needs_old_policy: bool = False
+    needs_reference_policy: bool = False
+
+    def __call__(self, logits, targets, old_logits=None, ref_logits=None) -> LossOutput:
+        return cross_entropy_loss(
+            logits, targets, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
+        )
+
+
+@dataclass
+class GrpoRmMethod:
+    epsilon: float = 0.2
+    beta: float = 0.0
+    reward: str = "accuracy+uniformity"
+    uniformity_weight: float = 1.0
+    scale_rewards: str = "group"
+    ignore_index: int = -100
+    name: str = "grpo-rm"
+    needs_old_policy: bool = True
+
+    @property
+    def needs_reference_policy(self) -> bool:
+        return self.beta > 0
+
+    def __call__(self, logits, targets, old_logits=None, ref_logits=None) -> LossOutput:
+        if old_logits is None:
+            raise ValueError("GRPO-RM needs the old policy's logits")
+        return grpo_rm_loss(
+            logits,
+            old_logits,
+            targets,
+            epsilon=self.epsilon,
+            reward=self.reward,
+            uniformity_weight=self.uniformity_weight,
+            scale_rewards=self.scale_rewards,
+            ignore_index=self.ignore_index,
+            beta=self.beta,
+            ref_logits=ref_logits,
+        )
+
+
+def build_method(args: ObjectiveArguments, ignore_index: int = -100) -> Method:
+    if args.method == "ce":
+        return CrossEntropyMethod(ignore_index=ignore_index, label_smoothing=args.label_smoothing)
+    if args.method == "grpo-rm":
+        return GrpoRmMethod(
+            epsilon=args.epsilon,
+            beta=args.beta,
+            reward=args.reward,
+            uniformity_weight=args.uniformity_weight,
+            scale_rewards=args.scale_rewards,
+            ignore_index=ignore_index,
+        )
+    raise ValueError(f"method={args.method!r} is not one of ['grpo-rm', 'ce']")
+
+
+class FrozenPolicy:
+    """A frozen copy of a model (theta_old or pi_ref): no gradient, eval mode, inference mode."""
+
+    def __init__(self, model: nn.Module):
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    def refresh(self, model: nn.Module) -> None:
+        self.model.load_state_dict(model.state_dict())
+
+    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            logits = self.model(pixel_values)
+        # Inference tensors cannot be saved for backward; a clone is an ordinary tensor.
+        return logits.clone()

@@ -1,0 +1,196 @@
+"""The training objectives as pure functions of tensors.
+
+``grpo_rm_loss`` implements GRPO-RM (arXiv:2511.15256) as specified in the project's
+METHOD.md: the group of a query is the whole set of C classes, the policy is the
+head's softmax, rewards come from the label and the *old* policy, and the loss is
+the negative clipped surrogate. ``cross_entropy_loss`` is the supervised baseline
+with the same call shape, so a trainer can swap one for the other.
+
+Nothing here knows about models, configs or files.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Union
+
+import torch
+import torch.nn.functional as F
+
+RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+REWARD_PRESETS = ("accuracy", "accuracy+uniformity", "probability-gap")
+SCALE_REWARDS = ("group", "none")
+ADVANTAGE_STD_EPS = 1e-4
+
+
+class LossOutput(NamedTuple):
+    """The scalar loss to back-propagate and detached scalar metrics to log."""
+
+    loss: torch.Tensor
+    metrics: dict[str, torch.Tensor]
+
+
+def _flatten_queries(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[N, C] or [N, C, *spatial] logits -> [queries, C]; targets -> [queries]."""
+    if logits.dim() < 2:
+        raise ValueError(f"logits must have shape [N, C] or [N, C, H, W], got {tuple(logits.shape)}")
+    expected_targets = logits.shape[:1] + logits.shape[2:]
+    if tuple(targets.shape) != tuple(expected_targets):
+        raise ValueError(
+            f"targets shape {tuple(targets.shape)} does not match logits shape {tuple(logits.shape)}; "
+            f"expected {tuple(expected_targets)}"
+        )
+    num_classes = logits.shape[1]
+    return logits.movedim(1, -1).reshape(-1, num_classes), targets.reshape(-1)
+
+
+def _valid_query_mask(targets: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    valid = targets != ignore_index
+    out_of_range = valid & ((targets < 0) | (targets >= num_classes))
+    if bool(out_of_range.any()):
+        bad = targets[out_of_range].unique()[:5].tolist()
+        raise ValueError(
+            f"target values {bad} are outside [0, {num_classes}) and are not ignore_index={ignore_index}"
+        )
+    return valid
+
+
+def compute_rewards(
+    old_probs: torch.Tensor,
+    targets: torch.Tensor,
+    reward: Union[str, RewardFn] = "accuracy+uniformity",
+    uniformity_weight: float = 1.0,
+) -> torch.Tensor:
+    """Reward of every class of every query: [Q, C] from old probabilities [Q, C] and labels [Q]."""
+    is_target = F.one_hot(targets, old_probs.shape[-1]).to(old_probs.dtype)
+    if callable(reward):
+        rewards = reward(old_probs, targets)
+        if not isinstance(rewards, torch.Tensor) or rewards.shape != old_probs.shape:
+            got = tuple(rewards.shape) if isinstance(rewards, torch.Tensor) else type(rewards).__name__
+            raise ValueError(f"reward callable must return a tensor of shape {tuple(old_probs.shape)}, got {got}")
+        return rewards.to(old_probs.dtype)
+    if reward == "accuracy":
+        return is_target
+    if reward == "accuracy+uniformity":
+        return is_target - uniformity_weight * old_probs * (1.0 - is_target)
+    if reward == "probability-gap":
+        return is_target - old_probs
+    raise ValueError(f"unknown reward {reward!r}; choose one of {REWARD_PRESETS} or pass a callable")
+
+
+def group_advantages(rewards: torch.Tensor, scale_rewards: str = "group") -> torch.Tensor:
+    """Group-relative advantages over the class dimension of [Q, C] rewards."""
+    centred = rewards - rewards.mean(dim=-1, keepdim=True)
+    if scale_rewards == "group":
+        return centred / (rewards.std(dim=-1, keepdim=True) + ADVANTAGE_STD_EPS)
+    if scale_rewards == "none":
+        return centred
+    raise ValueError(f"unknown scale_rewards {scale_rewards!r}; choose one of {SCALE_REWARDS}")
+
+
+def grpo_rm_loss(
+    logits: torch.Tensor,
+    old_logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    epsilon: float = 0.2,
+    reward: Union[str, RewardFn] = "accuracy+uniformity",
+    uniformity_weight: float = 1.0,
+    scale_rewards: str = "group",
+    ignore_index: int = -100,
+    beta: float = 0.0,
+    ref_logits: torch.Tensor | None = None,
+) -> LossOutput:
+    """GRPO-RM loss: minus the mean over queries of the clipped group surrogate minus beta*KL.
+
+    ``logits`` and ``old_logits`` are [N, C] (classification) or [N, C, H, W] (one query
+    per pixel); ``targets`` are [N] or [N, H, W]. Queries labelled ``ignore_index`` are
+    left out of every mean. Math runs in float32 whatever the input dtype.
+    """
+    if old_logits.shape != logits.shape:
+        raise ValueError(f"old_logits shape {tuple(old_logits.shape)} != logits shape {tuple(logits.shape)}")
+    if beta > 0 and (ref_logits is None or ref_logits.shape != logits.shape):
+        raise ValueError("beta > 0 needs ref_logits with the same shape as logits")
+    flat_logits, flat_targets = _flatten_queries(logits, targets)
+    num_classes = flat_logits.shape[-1]
+    valid = _valid_query_mask(flat_targets, num_classes, ignore_index)
+
+    logp = F.log_softmax(flat_logits[valid].float(), dim=-1)
+    old_logp = F.log_softmax(_flatten_queries(old_logits, targets)[0][valid].detach().float(), dim=-1)
+    valid_targets = flat_targets[valid]
+    num_queries = valid_targets.numel()
+    if num_queries == 0:
+        # Multiplying keeps the graph connected so every rank still runs backward (DDP).
+        zero = logits.sum().float() * 0.0
+        metrics = {name: zero.detach() for name in _metric_names(beta)}
+        return LossOutput(zero, metrics)
+
+    old_probs = old_logp.exp()
+    rewards = compute_rewards(old_probs, valid_targets, reward, uniformity_weight)
+    advantages = group_advantages(rewards, scale_rewards)
+
+    ratio = torch.exp(logp - old_logp)
+    clipped_ratio = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon)
+    surrogate = torch.minimum(ratio * advantages, clipped_ratio * advantages).mean(dim=-1)
+
+    objective = surrogate
+    probs = logp.exp()
+    kl = None
+    if beta > 0:
+        ref_logp = F.log_softmax(_flatten_queries(ref_logits, targets)[0][valid].detach().float(), dim=-1)
+        kl = (probs * (logp - ref_logp)).sum(dim=-1)
+        objective = objective - beta * kl
+    loss = -objective.mean()
+
+    with torch.no_grad():
+        low_clipped = (ratio < 1.0 - epsilon) & (advantages < 0)
+        high_clipped = (ratio > 1.0 + epsilon) & (advantages > 0)
+        reward_std = rewards.std(dim=-1)
+        metrics = {
+            # Expected reward of the policy that produced the group (the old policy),
+            # which is what TRL's sampled `reward` estimates.
+            "reward": (old_probs * rewards).sum(dim=-1).mean(),
+            "reward_std": reward_std.mean(),
+            "frac_reward_zero_std": (reward_std < 1e-8).float().mean(),
+            "clip_ratio/low_mean": low_clipped.float().mean(),
+            "clip_ratio/high_mean": high_clipped.float().mean(),
+            "clip_ratio/region_mean": (low_clipped | high_clipped).float().mean(),
+            "entropy": -(probs * logp).sum(dim=-1).mean(),
+        }
+        if kl is not None:
+            metrics["kl"] = kl.mean()
+    return LossOutput(loss, metrics)
+
+
+def _metric_names(beta: float) -> list[str]:
+    names = [
+        "reward",
+        "reward_std",
+        "frac_reward_zero_std",
+        "clip_ratio/low_mean",
+        "clip_ratio/high_mean",
+        "clip_ratio/region_mean",
+        "entropy",
+    ]
+    return names + ["kl"] if beta > 0 else names
+
+
+def cross_entropy_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> LossOutput:
+    """Supervised baseline with the same shapes and return type as ``grpo_rm_loss``."""
+    flat_logits, flat_targets = _flatten_queries(logits, targets)
+    valid = _valid_query_mask(flat_targets, flat_logits.shape[-1], ignore_index)
+    if not bool(valid.any()):
+        zero = logits.sum().float() * 0.0
+        return LossOutput(zero, {"entropy": zero.detach()})
+    valid_logits = flat_logits[valid].float()
+    loss = F.cross_entropy(valid_logits, flat_targets[valid], label_smoothing=label_smoothing)
+    logp = F.log_softmax(valid_logits, dim=-1)
+    with torch.no_grad():
+        entropy = -(logp.exp() * logp).sum(dim=-1).mean()
+    return LossOutput(loss, {"entropy": entropy})

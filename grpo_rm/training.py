@@ -1,0 +1,283 @@
+"""One training loop for every method: data, model, optimizer, schedule, logging, saving.
+
+The method (``ce`` or ``grpo-rm``) only supplies the loss; GRPO-RM additionally gets
+logits from the frozen old policy, refreshed at each epoch start or every N steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from .config import RunConfig, TrainingArguments
+from .data import EvalTransform, ImageDataset, TrainTransform, load_classification_splits
+from .evaluation import eval_loader, evaluate_classifier
+from .files import write_json_atomic
+from .methods import FrozenPolicy, Method, build_method
+from .modeling import ImageClassifier, build_classifier
+from .reporting import MetricsLog, tracker_config
+
+logger = logging.getLogger(__name__)
+
+BEST_MODEL_DIR = "best_model"
+METRICS_LOG_NAME = "metrics.jsonl"
+
+
+def train(config: RunConfig) -> dict:
+    """Train, evaluate and save one run; returns what ``all_results.json`` holds."""
+    args = config.training
+    if not args.output_dir:
+        raise ValueError("output_dir is required")
+    output_dir = Path(args.output_dir)
+    _check_output_dir(output_dir, args.overwrite_output_dir)
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_dir=str(output_dir),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    set_seed(args.seed)
+
+    splits = load_classification_splits(config.data)
+    model = build_classifier(config.model, splits.class_names)
+    method = build_method(config.objective)
+    preprocessing = model.preprocessing
+    train_transform = TrainTransform(
+        preprocessing, scale=config.data.random_resized_crop_scale, hflip_prob=config.data.hflip_prob
+    )
+    datasets = {
+        "train": ImageDataset(splits.train, splits.image_column, splits.label_column, train_transform, "train"),
+        "validation": ImageDataset(
+            splits.validation, splits.image_column, splits.label_column, EvalTransform(preprocessing), "validation"
+        ),
+        "test": ImageDataset(splits.test, splits.image_column, splits.label_column, EvalTransform(preprocessing), "test"),
+    }
+    workers = config.data.dataloader_num_workers
+    train_loader = DataLoader(
+        datasets["train"], batch_size=args.per_device_train_batch_size, shuffle=True, num_workers=workers
+    )
+    validation_loader = eval_loader(datasets["validation"], args.per_device_eval_batch_size, workers)
+    test_loader = eval_loader(datasets["test"], args.per_device_eval_batch_size, workers)
+
+    _freeze_unused_parameters(model)
+    optimizer = _build_optimizer(model, args)
+    model, optimizer, train_loader, validation_loader, test_loader = accelerator.prepare(
+        model, optimizer, train_loader, validation_loader, test_loader
+    )
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        raise ValueError("the training split is empty")
+    total_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    warmup_steps = math.ceil(args.warmup_ratio * total_steps)
+    scheduler = get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps)
+
+    unwrapped = accelerator.unwrap_model(model)
+    old_policy = FrozenPolicy(unwrapped) if method.needs_old_policy else None
+    reference_policy = FrozenPolicy(unwrapped) if method.needs_reference_policy else None
+    refresh_every = config.objective.refresh_every_steps
+
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        config.save(output_dir)
+        logger.info("data: %s (validation from %s)", splits.sizes(), splits.validation_source)
+    accelerator.init_trackers("tensorboard", config=tracker_config(config.to_dict()))
+    metrics_log = MetricsLog(output_dir / METRICS_LOG_NAME, enabled=accelerator.is_main_process)
+
+    progress = tqdm(total=total_steps, desc=f"{method.name} train", disable=args.disable_tqdm or not accelerator.is_local_main_process)
+    window = _MetricWindow()
+    loss_sum, step, samples_seen = 0.0, 0, 0
+    best_accuracy, best_epoch = -1.0, 0
+    validation_metrics: dict = {}
+    start = window_start = time.perf_counter()
+    for epoch in range(num_epochs):
+        model.train()
+        if old_policy is not None and refresh_every is None:
+            old_policy.refresh(unwrapped)
+        for pixel_values, labels in train_loader:
+            loss, metrics = _training_step(
+                accelerator, model, method, old_policy, reference_policy, pixel_values, labels
+            )
+            grad_norm = _clip_gradients(accelerator, model, args.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            batch_samples = labels.shape[0] * accelerator.num_processes
+            samples_seen += batch_samples
+            if old_policy is not None and refresh_every is not None and step % refresh_every == 0:
+                old_policy.refresh(unwrapped)
+            window.add(loss=loss, grad_norm=grad_norm, **metrics)
+            progress.update(1)
+            if step % args.logging_steps == 0 or step == total_steps:
+                logged = window.pop_mean(accelerator)
+                loss_sum += logged["loss"] * window.last_count
+                now = time.perf_counter()
+                logged.update(
+                    learning_rate=scheduler.get_last_lr()[0],
+                    head_learning_rate=scheduler.get_last_lr()[-1],
+                    epoch=step / steps_per_epoch,
+                    samples_per_second=window.last_count * batch_samples / max(now - window_start, 1e-9),
+                )
+                window_start = now
+                metrics_log.write(step, logged)
+                accelerator.log(logged, step=step)
+                progress.set_postfix(_postfix(logged), refresh=False)
+            if step >= total_steps:
+                break
+        validation = evaluate_classifier(model, validation_loader, accelerator, description="validation")
+        validation_metrics = {"validation_accuracy": validation["accuracy"], "validation_loss": validation["loss"]}
+        metrics_log.write(step, {**validation_metrics, "epoch": epoch + 1})
+        accelerator.log(validation_metrics, step=step)
+        if validation["accuracy"] > best_accuracy:
+            best_accuracy, best_epoch = validation["accuracy"], epoch + 1
+            _save(accelerator, model, output_dir / BEST_MODEL_DIR, config)
+        logger.info("epoch %d: validation accuracy %.4f", epoch + 1, validation["accuracy"])
+    progress.close()
+    train_runtime = time.perf_counter() - start
+
+    _save(accelerator, model, output_dir, config)
+    test = evaluate_classifier(model, test_loader, accelerator, description="test")
+    accelerator.end_training()
+    final_epoch = step / steps_per_epoch
+    train_results = {
+        "epoch": final_epoch,
+        "train_loss": loss_sum / max(step, 1),
+        "train_runtime": train_runtime,
+        "train_samples": len(datasets["train"]),
+        "train_samples_per_second": samples_seen / train_runtime,
+        "train_steps_per_second": step / train_runtime,
+        "total_steps": step,
+        "method": method.name,
+    }
+    eval_results = {
+        "epoch": final_epoch,
+        "eval_accuracy": test["accuracy"],
+        "eval_loss": test["loss"],
+        "eval_samples": test["samples"],
+    }
+    all_results = {
+        **train_results,
+        **eval_results,
+        **validation_metrics,
+        "best_validation_accuracy": best_accuracy,
+        "best_epoch": best_epoch,
+        "validation_source": splits.validation_source,
+    }
+    if accelerator.is_main_process:
+        write_json_atomic(output_dir / "train_results.json", train_results)
+        write_json_atomic(output_dir / "eval_results.json", eval_results)
+        write_json_atomic(output_dir / "all_results.json", all_results)
+    accelerator.wait_for_everyone()
+    return all_results
+
+
+def _training_step(accelerator, model, method: Method, old_policy, reference_policy, pixel_values, labels):
+    with accelerator.autocast():
+        logits = model(pixel_values)
+        old_logits = old_policy(pixel_values) if old_policy is not None else None
+        ref_logits = reference_policy(pixel_values) if reference_policy is not None else None
+    output = method(logits, labels, old_logits=old_logits, ref_logits=ref_logits)
+    accelerator.backward(output.loss)
+    return output.loss.detach(), output.metrics
+
+
+def _clip_gradients(accelerator: Accelerator, model, max_grad_norm: float) -> torch.Tensor:
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if max_grad_norm > 0:
+        return accelerator.clip_grad_norm_(parameters, max_grad_norm).detach()
+    grads = [p.grad.detach().norm() for p in parameters if p.grad is not None]
+    return torch.stack(grads).norm() if grads else torch.zeros((), device=accelerator.device)
+
+
+class _MetricWindow:
+    """Sums of per-step metrics since the last log, averaged over steps and processes."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.last_count = 0
+
+    def add(self, **metrics: torch.Tensor) -> None:
+        for name, value in metrics.items():
+            value = value.detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += 1
+
+    def pop_mean(self, accelerator: Accelerator) -> dict[str, float]:
+        names = sorted(self.sums)
+        stacked = torch.stack([self.sums[name] for name in names]) / self.count
+        stacked = accelerator.reduce(stacked, reduction="mean")
+        self.last_count, self.count, self.sums = self.count, 0, {}
+        return dict(zip(names, stacked.tolist()))
+
+
+def _postfix(logged: dict) -> dict:
+    postfix = {"loss": f"{logged['loss']:.4f}"}
+    if "reward" in logged:
+        postfix["reward"] = f"{logged['reward']:.3f}"
+        postfix["clip"] = f"{logged['clip_ratio/region_mean']:.3f}"
+    postfix["img/s"] = f"{logged['samples_per_second']:.0f}"
+    return postfix
+
+
+def _save(accelerator: Accelerator, model, directory: Path, config: RunConfig) -> None:
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(directory, run_config=config)
+    accelerator.wait_for_everyone()
+
+
+def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    finished = [name for name in ("all_results.json", "head_config.json") if (output_dir / name).exists()]
+    if finished and not overwrite:
+        raise FileExistsError(
+            f"output_dir {output_dir} already holds a trained run ({', '.join(finished)}); "
+            "choose another --output_dir or pass --overwrite_output_dir"
+        )
+
+
+def _freeze_unused_parameters(model: ImageClassifier) -> None:
+    """Freeze trainable parameters that the forward pass never reaches (e.g. DINOv2's mask token),
+    which distributed data parallel would otherwise reject."""
+    size = model.preprocessing.image_size
+    model.train()
+    model(torch.zeros(1, 3, size, size)).sum().backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    for name, param in model.named_parameters():
+        if name in unused:
+            param.requires_grad_(False)
+        param.grad = None
+    if unused:
+        logger.info("parameters outside the forward pass, kept frozen: %s", unused)
+
+
+def _build_optimizer(model: ImageClassifier, args: TrainingArguments) -> torch.optim.Optimizer:
+    """AdamW with separate learning rates for backbone and head; no weight decay on biases, norms and tokens."""
+    head_lr = args.head_learning_rate if args.head_learning_rate is not None else args.learning_rate
+    groups = []
+    for module, lr in ((model.encoder, args.learning_rate), (model.head, head_lr)):
+        decay, no_decay = [], []
+        for name, param in module.named_parameters():
+            if not param.requires_grad:
+                continue
+            skip = param.ndim <= 1 or "token" in name or "position_embedding" in name
+            (no_decay if skip else decay).append(param)
+        groups += [
+            {"params": decay, "lr": lr, "weight_decay": args.weight_decay},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        ]
+    groups = [group for group in groups if group["params"]]
+    if not groups:
+        raise ValueError("no trainable parameters")
+    return torch.optim.AdamW(groups)

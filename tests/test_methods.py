@@ -1,0 +1,34 @@
+import torch
+from torch import nn
+
+from grpo_rm.config import ObjectiveArguments
+from grpo_rm.methods import CrossEntropyMethod, FrozenPolicy, GrpoRmMethod, build_method
+from grpo_rm.objective import grpo_rm_loss
+
+
+def test_build_method_passes_settings():
+    method = build_method(ObjectiveArguments(method="grpo-rm", epsilon=0.1, beta=0.05, reward="probability-gap"))
+    assert isinstance(method, GrpoRmMethod) and method.needs_old_policy and method.needs_reference_policy
+    logits, old, ref = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    targets = torch.tensor([0, 1, 2, 0])
+    expected, _ = grpo_rm_loss(logits, old, targets, epsilon=0.1, beta=0.05, reward="probability-gap", ref_logits=ref)
+    assert method(logits, targets, old, ref).loss.item() == expected.item()
+    ce = build_method(ObjectiveArguments(method="ce"))
+    assert isinstance(ce, CrossEntropyMethod) and not ce.needs_old_policy
+
+
+def test_frozen_policy_has_no_gradient_runs_in_eval_and_refreshes():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    policy = FrozenPolicy(model)
+    assert not policy.model.training
+    assert not any(p.requires_grad for p in policy.model.parameters())
+    x = torch.randn(8, 3)
+    first = policy(x)
+    torch.testing.assert_close(first, policy(x))  # eval mode: dropout off
+    assert not first.requires_grad and not first.is_inference()
+
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    torch.testing.assert_close(policy(x), first)  # not refreshed yet
+    policy.refresh(model)
+    torch.testing.assert_close(policy(x), model.eval()(x))
