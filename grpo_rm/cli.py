@@ -32,6 +32,7 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument("--image_size", type=int, help="Input size (default: the run's).")
     parser.add_argument("--per_device_eval_batch_size", type=int, default=64)
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default="no")
+    parser.add_argument("--use_cpu", action="store_true", help="Run on CPU even when a GPU is available.")
     parser.add_argument("--max_eval_samples", type=int, help="Default: the run's.")
     parser.add_argument("--image_column_name")
     parser.add_argument("--label_column_name")
@@ -50,6 +51,7 @@ def _eval(argv: Sequence[str]) -> None:
         image_size=args.image_size,
         per_device_eval_batch_size=args.per_device_eval_batch_size,
         mixed_precision=args.mixed_precision,
+        use_cpu=args.use_cpu,
         data_overrides=overrides,
     )
     print(json.dumps(results, indent=2))
@@ -59,13 +61,25 @@ def _demo(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="grpo-rm demo", description=COMMANDS["demo"])
     parser.add_argument("--output_dir", default="demo_output")
     parser.add_argument("--num_train_epochs", type=int, default=10, help="Post-training epochs per method.")
-    parser.add_argument("--pretrain_epochs", type=int, default=15, help="Epochs of the stand-in's pretraining.")
+    parser.add_argument("--pretrain_epochs", type=int, default=30, help="Epochs of the stand-in's pretraining.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite_output_dir", action="store_true")
     args = parser.parse_args(argv)
     from .demo import run_demo
 
     run_demo(args.output_dir, args.num_train_epochs, args.pretrain_epochs, args.seed, args.overwrite_output_dir)
+
+
+def _quiet_libraries() -> None:
+    """Keep one progress bar (ours) on screen; the libraries' own bars and chatter drown it."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -75,8 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("usage: grpo-rm {train,eval,demo} [--help] ...\n\ncommands:\n" + "\n".join(lines))
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    for noisy in ("httpx", "urllib3", "filelock", "datasets", "fsspec"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_libraries()
     handler = {"train": _train, "eval": _eval, "demo": _demo}[argv[0]]
     try:
         handler(argv[1:])

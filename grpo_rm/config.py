@@ -76,7 +76,7 @@ class DataArguments:
 class ObjectiveArguments:
     method: Literal["grpo-rm", "ce"] = field(default="grpo-rm", metadata={"help": "Training objective."})
     epsilon: float = field(default=0.2, metadata={"help": "GRPO-RM clip range of the probability ratio."})
-    beta: float = field(default=0.0, metadata={"help": "KL(pi_theta || pi_ref) coefficient (0 as in the paper)."})
+    beta: float = field(default=0.0, metadata={"help": "Weight of KL(pi_theta, pi_ref) to the frozen starting model (0 as in the paper)."})
     reward: str = field(default="accuracy+uniformity", metadata={"help": f"Reward preset: {', '.join(REWARD_PRESETS)}."})
     uniformity_weight: float = field(default=1.0, metadata={"help": "Weight w of the uniformity reward."})
     scale_rewards: str = field(default="group", metadata={"help": f"Advantage scaling: {', '.join(SCALE_REWARDS)}."})
@@ -121,6 +121,7 @@ class TrainingArguments:
     warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of steps of linear warmup."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 disables)."})
     seed: int = field(default=42, metadata={"help": "Random seed."})
+    use_cpu: bool = field(default=False, metadata={"help": "Run on CPU even when a GPU is available."})
     mixed_precision: Literal["no", "fp16", "bf16"] = field(default="no", metadata={"help": "accelerate mixed precision."})
     logging_steps: int = field(default=10, metadata={"help": "Log training metrics every N optimizer steps."})
     report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})

@@ -57,7 +57,7 @@ def demo_config(model: Path, output_dir: Path, method: str, epochs: int, seed: i
             "per_device_train_batch_size": 64,
             "learning_rate": 3e-4,
             "warmup_ratio": 0.05,
-            "random_resized_crop_scale": [0.7, 1.0],
+            "random_resized_crop_scale": [0.85, 1.0],
             "hflip_prob": 0.0,  # mirrored digits are other shapes
             "logging_steps": 5,
             "seed": seed,
@@ -69,7 +69,7 @@ def demo_config(model: Path, output_dir: Path, method: str, epochs: int, seed: i
 def run_demo(
     output_dir: str | Path = "demo_output",
     num_train_epochs: int = 10,
-    pretrain_epochs: int = 15,
+    pretrain_epochs: int = 30,
     seed: int = 0,
     overwrite_output_dir: bool = False,
 ) -> dict:

@@ -16,6 +16,7 @@ from .config import CONFIG_FILE_NAME, DataArguments, RunConfig
 from .data import EvalTransform, ImageDataset, load_classification_splits
 from .files import write_json_atomic
 from .modeling import ImageClassifier
+from .runtime import make_accelerator
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def evaluate_run(
     image_size: Optional[int] = None,
     per_device_eval_batch_size: int = 64,
     mixed_precision: str = "no",
+    use_cpu: bool = False,
     data_overrides: Optional[dict] = None,
 ) -> dict[str, float]:
     """Evaluate a saved grpo-rm model on a dataset's test split; writes ``eval_results.json``.
@@ -75,7 +77,7 @@ def evaluate_run(
             f"dataset {data_args.dataset_name!r} has classes {splits.class_names}, but the model in "
             f"{model_name_or_path} was trained on {model.class_names}"
         )
-    accelerator = Accelerator(mixed_precision=mixed_precision)
+    accelerator = make_accelerator(use_cpu=use_cpu, mixed_precision=mixed_precision)
     dataset = ImageDataset(splits.test, splits.image_column, splits.label_column, EvalTransform(model.preprocessing), "test")
     loader = eval_loader(dataset, per_device_eval_batch_size, data_args.dataloader_num_workers)
     model, loader = accelerator.prepare(model, loader)

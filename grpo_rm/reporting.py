@@ -44,12 +44,13 @@ def series(records: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
 
 def plot_training_curves(
     runs: Mapping[str, Sequence[dict]], path: str | Path, metrics: Sequence[tuple[str, str]] = (
-        ("loss", "training loss"),
+        ("loss", "training loss (each method's own objective)"),
+        ("validation_loss", "validation cross-entropy"),
         ("validation_accuracy", "validation top-1"),
     )
 ) -> Path:
     """One panel per metric, one line per run, against optimizer step."""
-    figure, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     for axis, (key, title) in zip(axes[0], metrics):
         for name, records in runs.items():
             steps, values = series(records, key)

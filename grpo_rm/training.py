@@ -26,6 +26,7 @@ from .files import write_json_atomic
 from .methods import FrozenPolicy, Method, build_method
 from .modeling import ImageClassifier, build_classifier
 from .reporting import MetricsLog, tracker_config
+from .runtime import make_accelerator
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def train(config: RunConfig) -> dict:
         raise ValueError("output_dir is required")
     output_dir = Path(args.output_dir)
     _check_output_dir(output_dir, args.overwrite_output_dir)
-    accelerator = Accelerator(
+    accelerator = make_accelerator(
+        use_cpu=args.use_cpu,
         mixed_precision=args.mixed_precision,
         log_with=None if args.report_to == "none" else args.report_to,
         project_dir=str(output_dir),
@@ -148,7 +150,6 @@ def train(config: RunConfig) -> dict:
 
     _save(accelerator, model, output_dir, config)
     test = evaluate_classifier(model, test_loader, accelerator, description="test")
-    accelerator.end_training()
     final_epoch = step / steps_per_epoch
     train_results = {
         "epoch": final_epoch,
@@ -179,6 +180,7 @@ def train(config: RunConfig) -> dict:
         write_json_atomic(output_dir / "eval_results.json", eval_results)
         write_json_atomic(output_dir / "all_results.json", all_results)
     accelerator.wait_for_everyone()
+    accelerator.end_training()  # also ends the process group of a distributed run
     return all_results
 
 

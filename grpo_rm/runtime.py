@@ -1,0 +1,16 @@
+"""Where a run executes: one Accelerator set up the same way for training and evaluation."""
+
+from __future__ import annotations
+
+import torch
+from accelerate import Accelerator
+
+
+def make_accelerator(use_cpu: bool = False, **kwargs) -> Accelerator:
+    """An ``Accelerator`` that also forms a process group on CPU-only machines.
+
+    Without ``cpu=True`` accelerate ignores a torchrun launch on a machine with no
+    accelerator, and every process would train alone believing it is the main one.
+    """
+    cpu = use_cpu or not torch.accelerator.is_available()
+    return Accelerator(cpu=cpu, **kwargs)

@@ -1,0 +1,30 @@
+import json
+
+import pytest
+
+from grpo_rm.evaluation import evaluate_run
+from grpo_rm.training import train
+from tests.test_training import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_dinov2):
+    run = tmp_path_factory.mktemp("run")
+    train(tiny_config(tiny_dinov2, run, keep_classes=["3", "1", "4"], max_eval_samples=30))
+    return run
+
+
+def test_eval_reproduces_reported_accuracy(trained_run, tmp_path):
+    reported = json.loads((trained_run / "all_results.json").read_text())
+    results = evaluate_run(str(trained_run), output_dir=str(tmp_path), dataset_name="digits")
+    assert results["eval_accuracy"] == reported["eval_accuracy"]
+    assert results["eval_loss"] == pytest.approx(reported["eval_loss"], rel=1e-5)
+    assert results["eval_samples"] == 30
+    assert json.loads((tmp_path / "eval_results.json").read_text())["eval_accuracy"] == reported["eval_accuracy"]
+    best = evaluate_run(str(trained_run / "best_model"))
+    assert 0.0 <= best["eval_accuracy"] <= 1.0
+
+
+def test_eval_on_dataset_with_other_classes_is_refused(trained_run, imagefolder):
+    with pytest.raises(ValueError, match=r"has classes \['blue', 'green', 'red'\].*trained on \['3', '1', '4'\]"):
+        evaluate_run(str(trained_run), dataset_name=imagefolder)
