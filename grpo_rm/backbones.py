@@ -17,7 +17,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
-from transformers.image_processing_utils import ImageProcessingMixin
+from transformers.image_processing_utils import ImageProcessingMixin, get_size_dict
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ class Preprocessing:
 
     @classmethod
     def from_processor_dict(cls, processor: dict[str, Any], default_size: int) -> "Preprocessing":
-        crop = processor.get("crop_size") or {}
-        size = processor.get("size") or {}
+        # Older checkpoints (ViT, DeiT) store plain integers; normalise as their processors do.
+        crop = get_size_dict(processor["crop_size"], param_name="crop_size") if processor.get("crop_size") else {}
+        size = get_size_dict(processor["size"]) if processor.get("size") else {}
         crop_side = crop.get("height") if processor.get("do_center_crop", bool(crop)) else None
         resize_side = size.get("shortest_edge") or size.get("height")
         image_size = crop_side or resize_side or default_size
@@ -195,9 +196,12 @@ def _as_int(value) -> Optional[int]:
 
 def load_encoder(name_or_path: str) -> Encoder:
     """Load an encoder from a hub id or a ``save_pretrained`` directory."""
+    name_or_path = str(Path(name_or_path).expanduser()) if name_or_path.startswith("~") else name_or_path
     if Path(name_or_path).exists() and not (Path(name_or_path) / "config.json").is_file():
         raise FileNotFoundError(f"{name_or_path} has no config.json: it is not a save_pretrained model directory")
-    return Encoder(AutoModel.from_pretrained(name_or_path))
+    # Weights load in float32 whatever they were saved in: training keeps float32 master
+    # weights, and mixed precision is accelerate's job.
+    return Encoder(AutoModel.from_pretrained(name_or_path, dtype=torch.float32))
 
 
 def default_image_size(encoder: Encoder) -> int:

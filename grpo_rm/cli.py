@@ -13,6 +13,9 @@ from .config import parse_run_config
 COMMANDS = {
     "train": "post-train an encoder with GRPO-RM or cross-entropy",
     "eval": "evaluate a saved run on a dataset's test split",
+    "knn": "weighted kNN top-1 of an encoder's frozen features",
+    "linear-probe": "softmax-regression top-1 of an encoder's frozen features (grid-searched)",
+    "compare": "frozen / cross-entropy / GRPO-RM (and variants) over seeds, with tables, curves and a report",
     "demo": "GRPO-RM vs cross-entropy on the embedded digits, offline (a small stand-in for DINOv2)",
 }
 
@@ -31,7 +34,7 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument("--output_dir", help="Where eval_results.json goes.")
     parser.add_argument("--image_size", type=int, help="Input size (default: the run's).")
     parser.add_argument("--per_device_eval_batch_size", type=int, default=64)
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default="no")
+    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="Default: the run's.")
     parser.add_argument("--use_cpu", action="store_true", help="Run on CPU even when a GPU is available.")
     parser.add_argument("--max_eval_samples", type=int, help="Default: the run's.")
     parser.add_argument("--image_column_name")
@@ -55,6 +58,82 @@ def _eval(argv: Sequence[str]) -> None:
         data_overrides=overrides,
     )
     print(json.dumps(results, indent=2))
+
+
+def _frozen_feature_parser(command: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"grpo-rm {command}", description=COMMANDS[command])
+    parser.add_argument("--model_name_or_path", required=True, help="Hub id, save_pretrained folder or grpo-rm run.")
+    parser.add_argument("--dataset_name", required=True)
+    parser.add_argument("--output_dir", help="Where the JSON results go.")
+    parser.add_argument("--feature_type", choices=["cls", "cls+mean"], default="cls")
+    parser.add_argument("--image_size", type=int)
+    parser.add_argument("--per_device_eval_batch_size", type=int, default=64)
+    parser.add_argument("--feature_cache_dir")
+    for name in ("image_column_name", "label_column_name"):
+        parser.add_argument(f"--{name}")
+    for name in ("max_train_samples", "max_eval_samples"):
+        parser.add_argument(f"--{name}", type=int)
+    parser.add_argument("--train_val_split", type=float, default=0.1)
+    return parser
+
+
+def _frozen_feature_run(args: argparse.Namespace, evaluate, result_file: str) -> None:
+    from .config import DataArguments
+    from .data import load_classification_splits
+    from .features import FeatureExtractor
+    from .files import write_json_atomic
+
+    data_args = DataArguments(dataset_name=args.dataset_name, image_column_name=args.image_column_name,
+                              label_column_name=args.label_column_name, max_train_samples=args.max_train_samples,
+                              max_eval_samples=args.max_eval_samples, train_val_split=args.train_val_split)
+    extractor = FeatureExtractor(args.model_name_or_path, args.feature_type, args.image_size,
+                                 args.per_device_eval_batch_size, args.feature_cache_dir)
+    splits = load_classification_splits(data_args)
+    results = {"model_name_or_path": args.model_name_or_path, "dataset_name": args.dataset_name,
+               **evaluate(extractor, splits, data_args)}
+    if args.output_dir:
+        write_json_atomic(f"{args.output_dir}/{result_file}", results)
+    print(json.dumps(results, indent=2))
+
+
+def _knn(argv: Sequence[str]) -> None:
+    parser = _frozen_feature_parser("knn")
+    parser.add_argument("--k", type=int, nargs="+", default=[10, 20, 100])
+    parser.add_argument("--temperature", type=float, default=0.07)
+    args = parser.parse_args(argv)
+    from .representation import knn_evaluation
+
+    _frozen_feature_run(args, lambda ex, sp, da: knn_evaluation(ex, sp, da, args.k, args.temperature), "knn_results.json")
+
+
+def _linear_probe(argv: Sequence[str]) -> None:
+    parser = _frozen_feature_parser("linear-probe")
+    parser.add_argument("--learning_rates", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1])
+    parser.add_argument("--weight_decays", type=float, nargs="+", default=[0.0, 1e-4])
+    parser.add_argument("--epochs", type=int, default=100)
+    args = parser.parse_args(argv)
+    from .representation import linear_probe_evaluation
+
+    _frozen_feature_run(
+        args,
+        lambda ex, sp, da: linear_probe_evaluation(ex, sp, da, args.learning_rates, args.weight_decays, args.epochs),
+        "linear_probe_results.json",
+    )
+
+
+def _compare(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--methods", nargs="+", default=["frozen", "ce", "grpo-rm"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--sweep", nargs="+", default=[], metavar="KEY=V1,V2")
+    if "-h" in argv or "--help" in argv:
+        print(f"usage: grpo-rm compare [--methods frozen ce grpo-rm] [--seeds 0 1 2] [--sweep key=v1,v2 ...] "
+              f"[--eval_datasets D ...] [any `grpo-rm train` flag]\n\n{COMMANDS['compare']}")
+        return
+    known, rest = parser.parse_known_args(argv)
+    from .compare import parse_sweeps, run_comparison
+
+    run_comparison(parse_run_config(rest, prog="grpo-rm compare"), known.methods, known.seeds, parse_sweeps(known.sweep))
 
 
 def _demo(argv: Sequence[str]) -> None:
@@ -86,11 +165,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         lines = [f"  {name:<6} {text}" for name, text in COMMANDS.items()]
-        print("usage: grpo-rm {train,eval,demo} [--help] ...\n\ncommands:\n" + "\n".join(lines))
+        print("usage: grpo-rm {" + ",".join(COMMANDS) + "} [--help] ...\n\ncommands:\n" + "\n".join(lines))
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     _quiet_libraries()
-    handler = {"train": _train, "eval": _eval, "demo": _demo}[argv[0]]
+    handler = {"train": _train, "eval": _eval, "knn": _knn, "linear-probe": _linear_probe, "compare": _compare,
+               "demo": _demo}[argv[0]]
     try:
         handler(argv[1:])
     except (ValueError, FileNotFoundError, FileExistsError) as error:

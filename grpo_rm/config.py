@@ -128,11 +128,35 @@ class TrainingArguments:
     disable_tqdm: bool = field(default=False, metadata={"help": "Hide progress bars."})
 
 
+@dataclass
+class EvaluationArguments:
+    eval_datasets: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Datasets on which to evaluate the trained encoder's frozen features (kNN, softmax regression)."},
+    )
+    knn_k: list[int] = field(default_factory=lambda: [10, 20, 100], metadata={"help": "k values of the kNN classifier."})
+    knn_temperature: float = field(default=0.07, metadata={"help": "Temperature of the kNN vote weights exp(sim/T)."})
+    probe_learning_rates: list[float] = field(
+        default_factory=lambda: [1e-3, 1e-2, 1e-1], metadata={"help": "Softmax-regression learning-rate grid."}
+    )
+    probe_weight_decays: list[float] = field(
+        default_factory=lambda: [0.0, 1e-4], metadata={"help": "Softmax-regression weight-decay grid."}
+    )
+    probe_epochs: int = field(default=100, metadata={"help": "Softmax-regression epochs per grid point."})
+    feature_type: Literal["cls", "cls+mean"] = field(
+        default="cls", metadata={"help": "Frozen feature: class token, or class token ++ mean patch token."}
+    )
+    feature_cache_dir: Optional[str] = field(
+        default=None, metadata={"help": "Feature cache (default: $GRPO_RM_CACHE/features or ~/.cache/grpo_rm/features)."}
+    )
+
+
 SECTIONS = {
     "model": ModelArguments,
     "data": DataArguments,
     "objective": ObjectiveArguments,
     "training": TrainingArguments,
+    "evaluation": EvaluationArguments,
 }
 
 
@@ -142,6 +166,7 @@ class RunConfig:
     data: DataArguments = field(default_factory=DataArguments)
     objective: ObjectiveArguments = field(default_factory=ObjectiveArguments)
     training: TrainingArguments = field(default_factory=TrainingArguments)
+    evaluation: EvaluationArguments = field(default_factory=EvaluationArguments)
 
     @staticmethod
     def valid_keys() -> list[str]:
@@ -168,9 +193,10 @@ class RunConfig:
             flat.update(dataclasses.asdict(getattr(self, name)))
         return flat
 
-    def replace(self, **overrides: Any) -> "RunConfig":
-        """A copy with some flat keys changed."""
-        return RunConfig.from_dict({**self.to_dict(), **overrides}, source="overrides")
+    def with_overrides(self, **overrides: Any) -> "RunConfig":
+        """A copy with some flat keys changed; string values are typed as on the command line ("0.1" -> 0.1)."""
+        check_keys(overrides, "overrides")
+        return parse_run_config(_as_flags({**self.to_dict(), **overrides}))
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / CONFIG_FILE_NAME

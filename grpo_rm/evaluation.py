@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 @torch.no_grad()
 def evaluate_classifier(
-    model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, description: str = "eval"
+    model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, description: str = "eval",
+    show_progress: bool = True,
 ) -> dict[str, float]:
     """Top-1 accuracy and cross-entropy (whatever the training objective) over a whole split."""
     was_training = model.training
@@ -31,7 +32,8 @@ def evaluate_classifier(
     correct = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     count = 0
-    for pixel_values, labels in tqdm(loader, desc=description, leave=False, disable=not accelerator.is_local_main_process):
+    bar = tqdm(loader, desc=description, leave=False, disable=not (show_progress and accelerator.is_local_main_process))
+    for pixel_values, labels in bar:
         with accelerator.autocast():
             logits = model(pixel_values)
         logits, labels = accelerator.gather_for_metrics((logits.float(), labels))
@@ -54,19 +56,22 @@ def evaluate_run(
     dataset_name: Optional[str] = None,
     image_size: Optional[int] = None,
     per_device_eval_batch_size: int = 64,
-    mixed_precision: str = "no",
+    mixed_precision: Optional[str] = None,
     use_cpu: bool = False,
     data_overrides: Optional[dict] = None,
 ) -> dict[str, float]:
     """Evaluate a saved grpo-rm model on a dataset's test split; writes ``eval_results.json``.
 
     Data settings the run was trained with (columns, class subset, max_eval_samples,
-    data_seed, train_val_split) are reused unless overridden, so the same command
-    reproduces the accuracy the run reported.
+    data_seed, train_val_split) and its mixed precision are reused unless overridden,
+    so the same command reproduces the accuracy the run reported.
     """
     model = ImageClassifier.from_pretrained(model_name_or_path, image_size=image_size)
-    data_args = _run_data_arguments(model_name_or_path)
-    if dataset_name is not None and dataset_name != data_args.dataset_name:
+    run_config = _run_config(model_name_or_path)
+    data_args = run_config.data
+    if mixed_precision is None:
+        mixed_precision = run_config.training.mixed_precision
+    if dataset_name is not None and not same_dataset(dataset_name, data_args.dataset_name):
         # A new dataset: the run's column names and class subset belong to the old one.
         data_args = DataArguments(dataset_name=dataset_name, data_seed=data_args.data_seed)
     for key, value in (data_overrides or {}).items():
@@ -94,8 +99,14 @@ def evaluate_run(
     return results
 
 
-def _run_data_arguments(model_path: str) -> DataArguments:
+def same_dataset(first: str, second: str) -> bool:
+    """Whether two dataset names denote the same data (``data/x``, ``./data/x/`` and ``/abs/data/x`` do)."""
+    paths = [Path(name).expanduser() for name in (first, second)]
+    if all(path.exists() for path in paths):
+        return paths[0].resolve() == paths[1].resolve()
+    return first == second
+
+
+def _run_config(model_path: str) -> RunConfig:
     config_file = Path(model_path) / CONFIG_FILE_NAME
-    if config_file.is_file():
-        return RunConfig.from_yaml(config_file).data
-    return DataArguments()
+    return RunConfig.from_yaml(config_file) if config_file.is_file() else RunConfig()

@@ -41,7 +41,8 @@ def _flatten_queries(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch
             f"expected {tuple(expected_targets)}"
         )
     num_classes = logits.shape[1]
-    return logits.movedim(1, -1).reshape(-1, num_classes), targets.reshape(-1)
+    # Masks often arrive as uint8/int32; indexing ops need int64.
+    return logits.movedim(1, -1).reshape(-1, num_classes), targets.reshape(-1).long()
 
 
 def _valid_query_mask(targets: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:

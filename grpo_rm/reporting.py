@@ -37,6 +37,20 @@ def tracker_config(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value if isinstance(value, (int, float, str, bool)) else str(value) for key, value in values.items()}
 
 
+def average_records(runs: Sequence[Sequence[dict]]) -> list[dict]:
+    """Per-step mean of each metric over several runs' logs (e.g. seeds)."""
+    sums: dict[tuple[int, str], list[float]] = {}
+    for records in runs:
+        for record in records:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    sums.setdefault((record["step"], key), []).append(value)
+    merged: dict[int, dict] = {}
+    for (step, key), values in sorted(sums.items()):
+        merged.setdefault(step, {"step": step})[key] = sum(values) / len(values)
+    return list(merged.values())
+
+
 def series(records: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
     points = [(r["step"], r[key]) for r in records if key in r]
     return [p[0] for p in points], [p[1] for p in points]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 
 def make_accelerator(use_cpu: bool = False, **kwargs) -> Accelerator:
@@ -13,4 +14,7 @@ def make_accelerator(use_cpu: bool = False, **kwargs) -> Accelerator:
     accelerator, and every process would train alone believing it is the main one.
     """
     cpu = use_cpu or not torch.accelerator.is_available()
+    # accelerate keeps one state per process; a new run (another precision, say) needs a fresh
+    # one. The process group (PartialState) stays, as transformers' Trainer also does.
+    AcceleratorState._reset_state()
     return Accelerator(cpu=cpu, **kwargs)

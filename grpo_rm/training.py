@@ -26,6 +26,7 @@ from .files import write_json_atomic
 from .methods import FrozenPolicy, Method, build_method
 from .modeling import ImageClassifier, build_classifier
 from .reporting import MetricsLog, tracker_config
+from .representation import evaluate_representation, out_of_distribution_data
 from .runtime import make_accelerator
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,12 @@ BEST_MODEL_DIR = "best_model"
 METRICS_LOG_NAME = "metrics.jsonl"
 
 
-def train(config: RunConfig) -> dict:
-    """Train, evaluate and save one run; returns what ``all_results.json`` holds."""
+def train(config: RunConfig, method: Optional[Method] = None) -> dict:
+    """Train, evaluate and save one run; returns what ``all_results.json`` holds.
+
+    ``method`` replaces the one the config describes, e.g. ``GrpoRmMethod(reward=my_reward_fn)``
+    for a reward callable ``(old_probs [Q, C], targets [Q]) -> rewards [Q, C]``.
+    """
     args = config.training
     if not args.output_dir:
         raise ValueError("output_dir is required")
@@ -52,7 +57,7 @@ def train(config: RunConfig) -> dict:
 
     splits = load_classification_splits(config.data)
     model = build_classifier(config.model, splits.class_names)
-    method = build_method(config.objective)
+    method = method or build_method(config.objective)
     preprocessing = model.preprocessing
     train_transform = TrainTransform(
         preprocessing, scale=config.data.random_resized_crop_scale, hflip_prob=config.data.hflip_prob
@@ -76,6 +81,9 @@ def train(config: RunConfig) -> dict:
     model, optimizer, train_loader, validation_loader, test_loader = accelerator.prepare(
         model, optimizer, train_loader, validation_loader, test_loader
     )
+    # Same seed everywhere until here (identical initial weights, and the sampler's shuffle
+    # seed is taken in prepare); from here each process draws its own crops, flips and dropout.
+    set_seed(args.seed, device_specific=True)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError("the training split is empty")
@@ -112,7 +120,8 @@ def train(config: RunConfig) -> dict:
             )
             grad_norm = _clip_gradients(accelerator, model, args.max_grad_norm)
             optimizer.step()
-            scheduler.step()
+            if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no step, no schedule
+                scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             batch_samples = labels.shape[0] * accelerator.num_processes
@@ -137,7 +146,7 @@ def train(config: RunConfig) -> dict:
                 progress.set_postfix(_postfix(logged), refresh=False)
             if step >= total_steps:
                 break
-        validation = evaluate_classifier(model, validation_loader, accelerator, description="validation")
+        validation = evaluate_classifier(model, validation_loader, accelerator, "validation", not args.disable_tqdm)
         validation_metrics = {"validation_accuracy": validation["accuracy"], "validation_loss": validation["loss"]}
         metrics_log.write(step, {**validation_metrics, "epoch": epoch + 1})
         accelerator.log(validation_metrics, step=step)
@@ -149,7 +158,8 @@ def train(config: RunConfig) -> dict:
     train_runtime = time.perf_counter() - start
 
     _save(accelerator, model, output_dir, config)
-    test = evaluate_classifier(model, test_loader, accelerator, description="test")
+    test = evaluate_classifier(model, test_loader, accelerator, "test", not args.disable_tqdm)
+    representation = _evaluate_representation(accelerator, config, preprocessing.image_size)
     final_epoch = step / steps_per_epoch
     train_results = {
         "epoch": final_epoch,
@@ -175,13 +185,34 @@ def train(config: RunConfig) -> dict:
         "best_epoch": best_epoch,
         "validation_source": splits.validation_source,
     }
+    if representation:
+        all_results["representation"] = {
+            dataset: {"knn_accuracy": r["knn"]["knn_accuracy"], "linear_probe_accuracy": r["linear_probe"]["linear_probe_accuracy"]}
+            for dataset, r in representation.items()
+        }
     if accelerator.is_main_process:
         write_json_atomic(output_dir / "train_results.json", train_results)
         write_json_atomic(output_dir / "eval_results.json", eval_results)
+        if representation:
+            write_json_atomic(output_dir / "representation_results.json", representation)
         write_json_atomic(output_dir / "all_results.json", all_results)
     accelerator.wait_for_everyone()
     accelerator.end_training()  # also ends the process group of a distributed run
     return all_results
+
+
+def _evaluate_representation(accelerator: Accelerator, config: RunConfig, image_size: int) -> dict:
+    """Frozen-feature kNN and softmax regression of the trained encoder on ``eval_datasets`` (main process)."""
+    if not config.evaluation.eval_datasets:
+        return {}
+    results = {}
+    if accelerator.is_main_process:
+        datasets = out_of_distribution_data(config.data, config.evaluation.eval_datasets)
+        results = evaluate_representation(config.training.output_dir, datasets, config.evaluation, image_size,
+                                          config.training.per_device_eval_batch_size,
+                                          show_progress=not config.training.disable_tqdm)
+    accelerator.wait_for_everyone()
+    return results
 
 
 def _training_step(accelerator, model, method: Method, old_policy, reference_policy, pixel_values, labels):
@@ -198,6 +229,7 @@ def _clip_gradients(accelerator: Accelerator, model, max_grad_norm: float) -> to
     parameters = [p for p in model.parameters() if p.requires_grad]
     if max_grad_norm > 0:
         return accelerator.clip_grad_norm_(parameters, max_grad_norm).detach()
+    accelerator.unscale_gradients()  # report the norm of the true gradients under fp16 loss scaling
     grads = [p.grad.detach().norm() for p in parameters if p.grad is not None]
     return torch.stack(grads).norm() if grads else torch.zeros((), device=accelerator.device)
 

@@ -74,3 +74,12 @@ def test_train_last_n_blocks_and_freeze(tiny_dinov2):
 def test_not_a_model_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_encoder(str(tmp_path))
+
+
+def test_integer_sizes_of_older_processor_configs(tmp_path):
+    # ViT/DeiT checkpoints store plain integers: resize 256 (square), crop 224.
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"size": 256, "crop_size": 224, "do_center_crop": True}))
+    p = Preprocessing.from_pretrained(str(tmp_path), default_size=384)
+    assert (p.image_size, p.resize_size) == (224, 256)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"size": 224}))
+    assert Preprocessing.from_pretrained(str(tmp_path), default_size=384).image_size == 224

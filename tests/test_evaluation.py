@@ -28,3 +28,15 @@ def test_eval_reproduces_reported_accuracy(trained_run, tmp_path):
 def test_eval_on_dataset_with_other_classes_is_refused(trained_run, imagefolder):
     with pytest.raises(ValueError, match=r"has classes \['blue', 'green', 'red'\].*trained on \['3', '1', '4'\]"):
         evaluate_run(str(trained_run), dataset_name=imagefolder)
+
+
+def test_eval_recognises_the_same_folder_written_differently(tmp_path_factory, tiny_dinov2, imagefolder):
+    run = tmp_path_factory.mktemp("run-folder")
+    reported = train(tiny_config(tiny_dinov2, run, dataset_name=imagefolder, max_eval_samples=10))
+    results = evaluate_run(str(run), dataset_name=imagefolder + "/")
+    assert results["eval_samples"] == 10 and results["eval_accuracy"] == reported["eval_accuracy"]
+
+
+def test_eval_in_another_precision_after_training_in_the_same_process(trained_run):
+    results = evaluate_run(str(trained_run), mixed_precision="bf16")
+    assert 0.0 <= results["eval_accuracy"] <= 1.0

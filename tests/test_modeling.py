@@ -54,3 +54,14 @@ def test_head_for_another_encoder_is_rejected(tmp_path, tiny_dinov2):
 def test_bad_image_size(tiny_dinov2):
     with pytest.raises(ValueError, match=r"image_size 18 .*\[16, 20\]"):
         build_classifier(ModelArguments(model_name_or_path=tiny_dinov2, image_size=18), ["a", "b"])
+
+
+def test_checkpoint_saved_in_bfloat16_trains_in_float32(tmp_path):
+    from transformers import Dinov2Config, Dinov2Model
+
+    from tests.conftest import TINY
+
+    Dinov2Model(Dinov2Config(**TINY)).to(torch.bfloat16).save_pretrained(tmp_path)
+    model = build_classifier(ModelArguments(model_name_or_path=str(tmp_path)), ["a", "b"])
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert model(torch.randn(1, 3, 16, 16)).dtype == torch.float32

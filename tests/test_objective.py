@@ -228,3 +228,12 @@ def test_cross_entropy_matches_torch_and_ignores():
     loss, _ = cross_entropy_loss(logits, targets, ignore_index=255)
     expected = torch.nn.functional.cross_entropy(logits, targets, ignore_index=255)
     assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+def test_integer_masks_of_any_integer_dtype():
+    logits, old = torch.randn(1, 3, 2, 2), torch.randn(1, 3, 2, 2)
+    mask = torch.tensor([[[0, 2], [255, 1]]])
+    expected, _ = grpo_rm_loss(logits, old, mask, ignore_index=255)
+    for dtype in (torch.uint8, torch.int32):
+        loss, _ = grpo_rm_loss(logits, old, mask.to(dtype), ignore_index=255)
+        assert loss.item() == expected.item()

@@ -89,3 +89,14 @@ def test_finished_run_is_not_overwritten(tmp_path, tiny_dinov2):
 def test_kl_regularised_run_logs_kl(tmp_path, tiny_dinov2):
     train(tiny_config(tiny_dinov2, tmp_path, beta=0.1, max_train_steps=2))
     assert "kl" in read_metrics_log(tmp_path / "metrics.jsonl")[0]
+
+
+def test_a_reward_callable_can_be_trained_with(tmp_path, tiny_dinov2):
+    seen = []
+
+    def reward(old_probs, targets):
+        seen.append(old_probs.shape)
+        return torch.nn.functional.one_hot(targets, old_probs.shape[-1]).float() - old_probs
+
+    train(tiny_config(tiny_dinov2, tmp_path, max_train_steps=2), method=methods.GrpoRmMethod(reward=reward))
+    assert seen and seen[0][1] == 10

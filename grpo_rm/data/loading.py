@@ -8,6 +8,7 @@ that a corrupt file is reported by name when it is reached.
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -19,10 +20,11 @@ from PIL import Image, UnidentifiedImageError
 from ..config import DataArguments
 from .digits import DIGITS_NAME, load_digits_dataset
 
+logger = logging.getLogger(__name__)
+
 IMAGE_COLUMNS = ("image", "img", "pixel_values")
 LABEL_COLUMNS = ("label", "labels", "fine_label")
 SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
-TABULAR_FORMATS = ("parquet", "arrow")
 
 
 @dataclass
@@ -43,7 +45,7 @@ def load_raw_dataset(name: str, config_name: Optional[str] = None) -> datasets.D
     """The embedded ``digits``, a local folder (ImageFolder, parquet/arrow files, save_to_disk), or a hub id."""
     if name == DIGITS_NAME:
         return load_digits_dataset()
-    path = Path(name)
+    path = Path(name).expanduser()
     if path.exists():
         return _load_local(path)
     if name.startswith((".", "/", "~")):
@@ -60,17 +62,16 @@ def _load_local(path: Path) -> datasets.DatasetDict:
         raise ValueError(f"dataset path {path} is a file; pass the folder that holds the splits")
     if (path / "dataset_dict.json").is_file():
         return _rename_splits(datasets.load_from_disk(str(path)))
-    for file_format in TABULAR_FORMATS:
-        files = sorted(path.glob(f"*.{file_format}"))
-        if files:
-            data_files = {SPLIT_ALIASES.get(f.stem, f.stem): str(f) for f in files}
-            return datasets.load_dataset(file_format, data_files=data_files)
-    if (path / "train").is_dir():
-        return _rename_splits(datasets.load_dataset("imagefolder", data_dir=str(path)))
-    raise ValueError(
-        f"{path} is not a dataset folder: expected train.parquet/test.parquet (or .arrow) files, "
-        "a save_to_disk folder, or an ImageFolder tree with train/ and test/ or val/ class subfolders"
-    )
+    try:
+        # datasets infers the format (ImageFolder, parquet, arrow ...) and the splits from file names.
+        raw = datasets.load_dataset(str(path))
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a dataset folder ({error}); expected an ImageFolder tree (train/ and test/ or val/ "
+            "with one subfolder per class), train.parquet/test.parquet (or .arrow, or data/train-*.parquet), "
+            "or a save_to_disk folder"
+        ) from error
+    return _rename_splits(raw)
 
 
 def _rename_splits(raw: datasets.DatasetDict) -> datasets.DatasetDict:
@@ -120,6 +121,18 @@ def _check_labels(raw: datasets.DatasetDict, label_column: str, num_classes: int
             )
 
 
+def _drop_unlabelled_splits(raw: datasets.DatasetDict, label_column: str) -> datasets.DatasetDict:
+    """Leave out evaluation splits whose labels are all -1 (hidden labels, as in ImageNet-1k's test split)."""
+    kept = {}
+    for name, split in raw.items():
+        labels = torch.as_tensor(split[label_column])
+        if name != "train" and len(labels) and bool((labels == -1).all()):
+            logger.warning("split %r has no labels (all -1); it is not used", name)
+            continue
+        kept[name] = split
+    return datasets.DatasetDict(kept)
+
+
 def _keep_classes(raw, label_column, class_names, keep):
     unknown = [name for name in keep if name not in class_names]
     if unknown:
@@ -127,7 +140,7 @@ def _keep_classes(raw, label_column, class_names, keep):
     new_index = {class_names.index(name): i for i, name in enumerate(keep)}
     raw = raw.filter(lambda label: label in new_index, input_columns=label_column)
     raw = raw.map(lambda row: {label_column: new_index[row[label_column]]})
-    return raw, list(keep)
+    return raw.cast_column(label_column, datasets.ClassLabel(names=list(keep))), list(keep)
 
 
 def load_classification_splits(args: DataArguments) -> ClassificationSplits:
@@ -147,9 +160,13 @@ def load_classification_splits(args: DataArguments) -> ClassificationSplits:
         {name: split.select_columns([image_column, label_column]) for name, split in raw.items()}
     )
     class_names, raw = _class_names(raw, label_column)
+    raw = _drop_unlabelled_splits(raw, label_column)
     _check_labels(raw, label_column, len(class_names))
     if args.keep_classes:
         raw, class_names = _keep_classes(raw, label_column, class_names, args.keep_classes)
+    if len(class_names) < 2:
+        raise ValueError(f"dataset {args.dataset_name!r} has {len(class_names)} class(es) {class_names}; "
+                         "classification needs at least 2")
     raw = raw.cast_column(image_column, datasets.Image(decode=False))
 
     train = raw["train"]

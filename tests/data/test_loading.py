@@ -88,3 +88,31 @@ def test_corrupt_image_is_named(tmp_path, imagefolder):
     with pytest.raises(ValueError, match=r"cannot read image .*val/red/0\.png"):
         for index in range(len(dataset)):
             dataset[index]
+
+
+def test_hub_style_parquet_layout(tmp_path, parquet_folder):
+    import shutil
+
+    (tmp_path / "data").mkdir()
+    for split in ("train", "test"):
+        shutil.copy(f"{parquet_folder}/{split}.parquet", tmp_path / "data" / f"{split}-00000-of-00001.parquet")
+    splits = load_classification_splits(DataArguments(dataset_name=str(tmp_path), image_column_name="img",
+                                                      label_column_name="digit"))
+    assert len(splits.test) == 12 and splits.class_names == ["r", "g", "b"]
+
+
+def test_unlabelled_test_split_is_skipped_and_single_class_refused(tmp_path):
+    images = [Image.new("RGB", (4, 4), (i * 30, 0, 0)) for i in range(8)]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+    split = lambda labels: datasets.Dataset.from_dict({"image": images[: len(labels)], "label": labels}, features=features)  # noqa: E731
+    datasets.DatasetDict({"train": split([0, 1] * 4), "validation": split([1, 0, 1, 0]), "test": split([-1] * 4)}).save_to_disk(
+        str(tmp_path / "hidden-test"))
+    splits = load_classification_splits(DataArguments(dataset_name=str(tmp_path / "hidden-test")))
+    assert splits.test["label"] == [1, 0, 1, 0]  # the labelled validation split becomes the test split
+    with pytest.raises(ValueError, match="at least 2"):
+        load_classification_splits(DataArguments(dataset_name=str(tmp_path / "hidden-test"), keep_classes=["a"]))
+
+
+def test_keep_classes_relabels_the_classlabel_feature():
+    splits = load_classification_splits(DataArguments(dataset_name="digits", keep_classes=["7", "2"]))
+    assert splits.train.features["label"].names == ["7", "2"]

@@ -1,0 +1,225 @@
+"""``grpo-rm compare``: every method on the same data, model, schedule and seeds; only the objective differs.
+
+Rows are ``frozen`` (the encoder as given, only a linear head trained: the paper's
+"DINOv2" row), ``ce``, ``grpo-rm`` and GRPO-RM variants from ``--sweep``. Each run is
+an ordinary ``train`` run in ``<output_dir>/runs/<row>-seed<N>``; a finished run
+(``all_results.json`` present) is reused, so an interrupted comparison resumes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .config import RunConfig
+from .files import write_json_atomic, write_text_atomic
+from .reporting import average_records, markdown_table, plot_training_curves, read_metrics_log
+from .training import METRICS_LOG_NAME, train
+
+METHOD_OVERRIDES = {
+    "frozen": {"method": "ce", "freeze_backbone": True, "train_last_n_blocks": None},
+    "ce": {"method": "ce"},
+    "grpo-rm": {"method": "grpo-rm"},
+}
+OWN_HEAD_METRIC = "top-1 (own head)"
+
+
+@dataclass
+class Variant:
+    name: str
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.=-]+", "_", self.name).strip("_")
+
+
+def parse_sweeps(specs: Sequence[str]) -> dict[str, list[str]]:
+    """``["reward=a,b", "epsilon=0.1,0.2"]`` -> ``{"reward": ["a", "b"], "epsilon": ["0.1", "0.2"]}``."""
+    sweeps = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--sweep {spec!r} must look like key=value1,value2")
+        if key not in RunConfig.valid_keys():
+            raise ValueError(f"--sweep key {key!r} is not a config key; valid keys are: {', '.join(RunConfig.valid_keys())}")
+        sweeps[key] = values.split(",")
+    return sweeps
+
+
+def plan_variants(methods: Sequence[str], sweeps: dict[str, list[str]]) -> list[Variant]:
+    unknown = [m for m in methods if m not in METHOD_OVERRIDES]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHOD_OVERRIDES)}")
+    variants = [Variant(m, dict(METHOD_OVERRIDES[m])) for m in methods]
+    if sweeps:
+        keys = list(sweeps)
+        for values in itertools.product(*(sweeps[k] for k in keys)):
+            label = ",".join(f"{k}={v}" for k, v in zip(keys, values))
+            variants.append(Variant(f"grpo-rm[{label}]", {"method": "grpo-rm", **dict(zip(keys, values))}))
+    return variants
+
+
+def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"),
+                   seeds: Sequence[int] = (0,), sweeps: dict[str, list[str]] | None = None) -> dict:
+    if not base.training.output_dir:
+        raise ValueError("output_dir is required")
+    output_dir = Path(base.training.output_dir)
+    variants = plan_variants(methods, sweeps or {})
+    eval_datasets = [base.data.dataset_name] + [d for d in base.evaluation.eval_datasets or [] if d != base.data.dataset_name]
+    jobs = [(variant, seed) for variant in variants for seed in seeds]
+    runs = []
+    for index, (variant, seed) in enumerate(jobs, start=1):
+        run_dir = output_dir / "runs" / f"{variant.slug}-seed{seed}"
+        results_file = run_dir / "all_results.json"
+        if results_file.is_file():
+            print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed}: finished earlier, reusing {run_dir}")
+        else:
+            print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed} -> {run_dir}")
+            config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
+                                         overwrite_output_dir=True, eval_datasets=eval_datasets)
+            train(config)
+        runs.append({"variant": variant.name, "seed": seed, "run_dir": str(run_dir),
+                     "overrides": variant.overrides, "results": json.loads(results_file.read_text())})
+
+    summary = summarise(runs, base.data.dataset_name, eval_datasets)
+    variant_names = [v.name for v in variants]
+    comparison = {"config": base.to_dict(), "methods": list(methods), "seeds": list(seeds), "sweeps": sweeps or {},
+                  "eval_datasets": eval_datasets, "runs": runs, "summary": summary}
+    write_json_atomic(output_dir / "comparison.json", comparison)
+    tables = comparison_tables(summary, variant_names, len(seeds))
+    write_text_atomic(output_dir / "comparison.md", tables)
+    curves = plot_training_curves(
+        {name: average_records([read_metrics_log(Path(r["run_dir"]) / METRICS_LOG_NAME)
+                                for r in runs if r["variant"] == name]) for name in variant_names},
+        output_dir / "curves.png",
+    )
+    write_text_atomic(output_dir / "report.html", html_report(tables, curves, comparison))
+    print("\n" + tables)
+    print(f"Wrote {output_dir / 'comparison.md'}, comparison.json, curves.png and report.html")
+    return comparison
+
+
+def run_metrics(results: dict, own_dataset: str) -> dict[str, dict[str, float]]:
+    """dataset -> metric name -> value, for one run."""
+    metrics: dict[str, dict[str, float]] = {}
+    for dataset, rep in results.get("representation", {}).items():
+        row = metrics.setdefault(dataset, {})
+        if dataset == own_dataset:
+            row[OWN_HEAD_METRIC] = results["eval_accuracy"]
+        for k, value in sorted(rep["knn_accuracy"].items(), key=lambda item: int(item[0])):
+            row[f"kNN top-1 (k={k})"] = value
+        row["softmax regression top-1"] = rep["linear_probe_accuracy"]
+    metrics.setdefault(own_dataset, {}).setdefault(OWN_HEAD_METRIC, results["eval_accuracy"])
+    metrics[own_dataset]["train runtime (s)"] = results["train_runtime"]
+    return metrics
+
+
+def summarise(runs: list[dict], own_dataset: str, datasets: Sequence[str]) -> dict:
+    """dataset -> metric -> variant -> {mean, std, n, values}."""
+    collected: dict = {}
+    for run in runs:
+        for dataset, metrics in run_metrics(run["results"], own_dataset).items():
+            for metric, value in metrics.items():
+                collected.setdefault(dataset, {}).setdefault(metric, {}).setdefault(run["variant"], []).append(value)
+    summary: dict = {}
+    for dataset in datasets:
+        for metric, by_variant in collected.get(dataset, {}).items():
+            summary.setdefault(dataset, {})[metric] = {
+                variant: {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+                          "n": len(values), "values": values}
+                for variant, values in by_variant.items()
+            }
+    return summary
+
+
+def winner(stats: dict[str, dict], higher_is_better: bool = True) -> str | None:
+    """The best variant, or None when its lead over the runner-up is within the seed spread."""
+    ranked = sorted(stats, key=lambda v: stats[v]["mean"], reverse=higher_is_better)
+    if len(ranked) < 2:
+        return None
+    best, second = stats[ranked[0]], stats[ranked[1]]
+    lead = abs(best["mean"] - second["mean"])
+    if lead == 0:
+        return None
+    if best["n"] > 1 and second["n"] > 1 and lead <= max(best["std"], second["std"]):
+        return None
+    return ranked[0]
+
+
+def format_stat(stat: dict, decimals: int = 4) -> str:
+    if stat["std"] is None:
+        return f"{stat['mean']:.{decimals}f}"
+    return f"{stat['mean']:.{decimals}f} ± {stat['std']:.{decimals}f}"
+
+
+def comparison_tables(summary: dict, variants: Sequence[str], num_seeds: int) -> str:
+    lines = []
+    if num_seeds > 1:
+        lines.append(f"Mean ± sample std over n={num_seeds} seeds. Bold: best, only where its lead over the "
+                     "runner-up exceeds the larger of their stds.\n")
+    else:
+        lines.append("One seed: values without spread. Bold marks the highest value; with one seed that is not "
+                     "evidence of a real difference.\n")
+    for dataset, metrics in summary.items():
+        names = list(metrics)
+        rows = []
+        for variant in variants:
+            row = [variant]
+            for metric in names:
+                stats = metrics[metric]
+                if variant not in stats:
+                    row.append("–")
+                    continue
+                decimals = 1 if "runtime" in metric else 4
+                cell = format_stat(stats[variant], decimals)
+                best = winner(stats, higher_is_better="runtime" not in metric)
+                row.append(f"**{cell}**" if best == variant and "runtime" not in metric else cell)
+            rows.append(row)
+        lines.append(f"### {dataset}\n")
+        lines.append(markdown_table(["method", *names], rows))
+    return "\n".join(lines)
+
+
+def html_report(tables_markdown: str, curves_png: Path, comparison: dict) -> str:
+    """One self-contained page: the tables, the curves (embedded), and the configuration."""
+    body = []
+    for block in tables_markdown.split("\n\n"):
+        block = block.strip()
+        if block.startswith("### "):
+            body.append(f"<h2>{html.escape(block[4:])}</h2>")
+        elif block.startswith("|"):
+            body.append(_markdown_table_to_html(block))
+        elif block:
+            body.append(f"<p>{html.escape(block)}</p>")
+    image = base64.b64encode(Path(curves_png).read_bytes()).decode()
+    config = html.escape(json.dumps(comparison["config"], indent=2))
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
+             "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}td:first-child,"
+             "th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>grpo-rm comparison</title><style>{style}</style>"
+            f"</head><body><h1>grpo-rm comparison</h1>{''.join(body)}<h2>Training curves</h2>"
+            f"<img alt='training curves' src='data:image/png;base64,{image}'>"
+            f"<h2>Configuration</h2><pre>{config}</pre></body></html>\n")
+
+
+def _markdown_table_to_html(block: str) -> str:
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in block.splitlines()]
+    header, body = rows[0], rows[2:]
+
+    def cell(text: str, tag: str) -> str:
+        text = html.escape(text)
+        if text.startswith("**") and text.endswith("**"):
+            text = f"<strong>{text[2:-2]}</strong>"
+        return f"<{tag}>{text}</{tag}>"
+
+    head = "".join(cell(h, "th") for h in header)
+    rows_html = "".join("<tr>" + "".join(cell(c, "td") for c in row) + "</tr>" for row in body)
+    return f"<table><tr>{head}</tr>{rows_html}</table>"

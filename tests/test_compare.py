@@ -1,0 +1,79 @@
+import json
+import re
+
+import pytest
+
+from grpo_rm.cli import main
+from grpo_rm.compare import parse_sweeps, plan_variants, winner
+
+
+def test_plan_variants_and_sweeps():
+    variants = plan_variants(["frozen", "grpo-rm"], parse_sweeps(["reward=accuracy,probability-gap", "epsilon=0.1"]))
+    assert [v.name for v in variants] == ["frozen", "grpo-rm", "grpo-rm[reward=accuracy,epsilon=0.1]",
+                                          "grpo-rm[reward=probability-gap,epsilon=0.1]"]
+    assert variants[0].overrides["freeze_backbone"] is True
+    with pytest.raises(ValueError, match="--sweep key 'epsilom'"):
+        parse_sweeps(["epsilom=0.1"])
+    with pytest.raises(ValueError, match="unknown method"):
+        plan_variants(["dpo"], {})
+
+
+def test_winner_respects_seed_spread():
+    close = {"a": {"mean": 0.80, "std": 0.05, "n": 3}, "b": {"mean": 0.78, "std": 0.01, "n": 3}}
+    clear = {"a": {"mean": 0.80, "std": 0.01, "n": 3}, "b": {"mean": 0.70, "std": 0.02, "n": 3}}
+    assert winner(close) is None
+    assert winner(clear) == "a"
+    assert winner({"a": {"mean": 0.5, "std": None, "n": 1}, "b": {"mean": 0.6, "std": None, "n": 1}}) == "b"
+
+
+def table_cells(markdown: str, dataset: str) -> dict[str, list[str]]:
+    section = markdown.split(f"### {dataset}\n")[1].split("###")[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header[1:], cells[1:]))
+    return rows
+
+
+def test_compare_end_to_end_and_resume(tmp_path, tiny_dinov2, imagefolder, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--model_name_or_path", tiny_dinov2, "--dataset_name", "digits", "--output_dir", str(out),
+            "--methods", "frozen", "ce", "grpo-rm", "--seeds", "0", "1", "--sweep", "reward=probability-gap",
+            "--eval_datasets", imagefolder, "--max_train_samples", "64", "--max_eval_samples", "30",
+            "--max_train_steps", "3", "--per_device_train_batch_size", "16", "--learning_rate", "1e-3",
+            "--knn_k", "3", "10", "--probe_epochs", "5", "--disable_tqdm", "--report_to", "none",
+            "--feature_cache_dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "[run 8/8] grpo-rm[reward=probability-gap] seed 1" in printed
+    for name in ("comparison.json", "comparison.md", "curves.png", "report.html"):
+        assert (out / name).is_file(), name
+    comparison = json.loads((out / "comparison.json").read_text())
+    markdown = (out / "comparison.md").read_text()
+    assert "n=2 seeds" in markdown
+    own = table_cells(markdown, "digits")
+    ood = table_cells(markdown, imagefolder)
+    for variant in ("frozen", "ce", "grpo-rm", "grpo-rm[reward=probability-gap]"):
+        runs = [r for r in comparison["runs"] if r["variant"] == variant]
+        assert len(runs) == 2
+        own_values = [json.loads((tmp_path / r["run_dir"] / "all_results.json").read_text())["eval_accuracy"]
+                      for r in runs]
+        stats = comparison["summary"]["digits"]["top-1 (own head)"][variant]
+        assert stats["values"] == own_values
+        mean = sum(own_values) / 2
+        std = abs(own_values[0] - own_values[1]) / 2 ** 0.5
+        assert own[variant]["top-1 (own head)"] == f"{mean:.4f} ± {std:.4f}"
+        knn = [r["results"]["representation"][imagefolder]["knn_accuracy"]["3"] for r in runs]
+        assert ood[variant]["kNN top-1 (k=3)"].startswith(f"{sum(knn) / 2:.4f} ± ")
+    frozen_runs = [r for r in comparison["runs"] if r["variant"] == "frozen"]
+    assert all(r["results"]["representation"] for r in frozen_runs)
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table>" in html and "softmax regression top-1" in html
+
+    # A second invocation reuses every finished run.
+    (out / "comparison.md").unlink()
+    assert main(argv) == 0
+    assert len(re.findall("finished earlier", capsys.readouterr().out)) == 8
+    assert (out / "comparison.md").read_text() == markdown

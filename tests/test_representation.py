@@ -1,0 +1,45 @@
+import json
+
+import pytest
+import torch
+
+from grpo_rm.config import DataArguments, EvaluationArguments
+from grpo_rm.data import load_classification_splits
+from grpo_rm.features import FeatureExtractor
+from grpo_rm.probes import knn_predict
+from grpo_rm.representation import knn_evaluation, linear_probe_evaluation
+from grpo_rm.training import train
+from tests.test_training import tiny_config
+
+
+def test_knn_evaluation_matches_direct_computation_on_cached_features(tmp_path, tiny_dinov2, imagefolder):
+    data = DataArguments(dataset_name=imagefolder)
+    splits = load_classification_splits(data)
+    extractor = FeatureExtractor(tiny_dinov2, cache_dir=tmp_path)
+    result = knn_evaluation(extractor, splits, data, [1, 5], 0.1)
+    train_set, test_set = extractor(splits, "train", data), extractor(splits, "test", data)
+    for k in (1, 5):
+        predictions = knn_predict(train_set.features, train_set.labels, test_set.features, 3, [k], 0.1)[k]
+        assert result["knn_accuracy"][str(k)] == pytest.approx((predictions == test_set.labels).float().mean().item())
+    assert result["protocol"]["k"] == [1, 5] and result["protocol"]["temperature"] == 0.1
+    assert result["protocol"]["feature_type"] == "cls" and result["protocol"]["image_size"] == 16
+
+
+def test_linear_probe_records_grid_and_selection(tmp_path, tiny_dinov2, imagefolder):
+    data = DataArguments(dataset_name=imagefolder)
+    splits = load_classification_splits(data)
+    extractor = FeatureExtractor(tiny_dinov2, cache_dir=tmp_path)
+    result = linear_probe_evaluation(extractor, splits, data, [0.01, 0.1], [0.0], epochs=5)
+    assert len(result["grid"]) == 2
+    assert result["linear_probe_accuracy"] == result["selected"]["test_accuracy"]
+    assert result["protocol"]["learning_rates"] == [0.01, 0.1] and "validation" in result["protocol"]["selection"]
+
+
+def test_train_with_eval_datasets_reports_each_dataset(tmp_path, tiny_dinov2, imagefolder):
+    config = tiny_config(tiny_dinov2, tmp_path / "run", max_train_steps=2, eval_datasets=["digits", imagefolder],
+                         knn_k=[3], probe_epochs=3, feature_cache_dir=str(tmp_path / "cache"))
+    results = train(config)
+    assert set(results["representation"]) == {"digits", imagefolder}
+    detail = json.loads((tmp_path / "run" / "representation_results.json").read_text())
+    assert detail[imagefolder]["class_names"] == ["blue", "green", "red"]
+    assert detail["digits"]["knn"]["protocol"]["test_samples"] == 24  # the run's max_eval_samples carries over
