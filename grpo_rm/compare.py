@@ -83,8 +83,10 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
             print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed}: finished earlier, reusing {run_dir}")
         else:
             print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed} -> {run_dir}")
+            # A post-trained run may be the starting encoder: its head's classes need not match.
             config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
-                                         overwrite_output_dir=True, eval_datasets=eval_datasets)
+                                         overwrite_output_dir=True, eval_datasets=eval_datasets,
+                                         ignore_mismatched_sizes=True)
             train(config)
         runs.append({"variant": variant.name, "seed": seed, "run_dir": str(run_dir),
                      "overrides": variant.overrides, "results": json.loads(results_file.read_text())})

@@ -40,6 +40,7 @@ def default_cache_dir() -> Path:
 class FeatureSet:
     features: torch.Tensor  # [N, D]
     labels: torch.Tensor  # [N]
+    cache_file: Path  # safetensors with "features" and "labels", for independent re-computation
 
 
 class FeatureExtractor:
@@ -92,7 +93,7 @@ class FeatureExtractor:
         cache_file = self._cache_file(data_args, split)
         if cache_file.is_file():
             stored = load_file(cache_file)
-            return FeatureSet(stored["features"], stored["labels"])
+            return FeatureSet(stored["features"], stored["labels"], cache_file)
         dataset = ImageDataset(getattr(splits, split), splits.image_column, splits.label_column,
                                EvalTransform(self.preprocessing), split)
         loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
@@ -102,7 +103,7 @@ class FeatureExtractor:
             output = self.encoder(pixel_values.to(self.device))
             features.append(image_features(output, self.feature_type).float().cpu())
             labels.append(batch_labels)
-        result = FeatureSet(torch.cat(features), torch.cat(labels))
+        result = FeatureSet(torch.cat(features), torch.cat(labels), cache_file)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(f".{cache_file.name}.tmp")
         save_file({"features": result.features.contiguous(), "labels": result.labels.contiguous()}, tmp)

@@ -25,7 +25,8 @@ def knn_evaluation(extractor: FeatureExtractor, splits: ClassificationSplits, da
     return {
         "knn_accuracy": {str(k): accuracy(predictions[k], test.labels) for k in k_values},
         "protocol": {"k": list(k_values), "temperature": temperature, "similarity": "cosine",
-                     "train_samples": len(train.labels), "test_samples": len(test.labels), **extractor.protocol()},
+                     "train_samples": len(train.labels), "test_samples": len(test.labels), **extractor.protocol(),
+                     "feature_files": {"train": str(train.cache_file), "test": str(test.cache_file)}},
     }
 
 
@@ -43,7 +44,8 @@ def linear_probe_evaluation(extractor: FeatureExtractor, splits: ClassificationS
         "protocol": {"learning_rates": list(learning_rates), "weight_decays": list(weight_decays), "epochs": epochs,
                      "optimizer": "SGD momentum 0.9, cosine schedule, standardised features",
                      "selection": f"validation top-1 ({splits.validation_source})",
-                     **{f"{n}_samples": len(p.labels) for n, p in parts.items()}, **extractor.protocol()},
+                     **{f"{n}_samples": len(p.labels) for n, p in parts.items()}, **extractor.protocol(),
+                     "feature_files": {n: str(p.cache_file) for n, p in parts.items()}},
     }
 
 

@@ -77,3 +77,18 @@ def test_compare_end_to_end_and_resume(tmp_path, tiny_dinov2, imagefolder, capsy
     assert main(argv) == 0
     assert len(re.findall("finished earlier", capsys.readouterr().out)) == 8
     assert (out / "comparison.md").read_text() == markdown
+
+
+def test_compare_starts_from_an_encoder_post_trained_on_another_dataset(tmp_path, tiny_dinov2, imagefolder):
+    from grpo_rm.compare import run_comparison
+    from grpo_rm.training import train
+    from tests.test_training import tiny_config
+
+    source = tmp_path / "source"
+    train(tiny_config(tiny_dinov2, source, dataset_name=imagefolder, max_train_steps=2))  # 3 colour classes
+    base = tiny_config(str(source), tmp_path / "cmp", max_train_steps=2, knn_k=[3], probe_epochs=2,
+                       feature_cache_dir=str(tmp_path / "cache"), eval_datasets=[imagefolder])  # 10 digits
+    comparison = run_comparison(base, methods=["frozen", "grpo-rm"], seeds=[0])
+    assert set(comparison["summary"]) == {"digits", imagefolder}
+    assert len(comparison["runs"]) == 2
+    assert "±" not in (tmp_path / "cmp" / "comparison.md").read_text().split("###")[1]

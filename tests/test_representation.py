@@ -43,3 +43,14 @@ def test_train_with_eval_datasets_reports_each_dataset(tmp_path, tiny_dinov2, im
     detail = json.loads((tmp_path / "run" / "representation_results.json").read_text())
     assert detail[imagefolder]["class_names"] == ["blue", "green", "red"]
     assert detail["digits"]["knn"]["protocol"]["test_samples"] == 24  # the run's max_eval_samples carries over
+
+
+def test_results_name_the_cached_feature_files(tmp_path, tiny_dinov2, imagefolder):
+    from safetensors.torch import load_file
+
+    data = DataArguments(dataset_name=imagefolder)
+    splits = load_classification_splits(data)
+    result = knn_evaluation(FeatureExtractor(tiny_dinov2, cache_dir=tmp_path), splits, data, [3], 0.07)
+    stored = {name: load_file(path) for name, path in result["protocol"]["feature_files"].items()}
+    predictions = knn_predict(stored["train"]["features"], stored["train"]["labels"], stored["test"]["features"], 3, [3])
+    assert result["knn_accuracy"]["3"] == pytest.approx((predictions[3] == stored["test"]["labels"]).float().mean().item())
