@@ -19,12 +19,12 @@ from transformers import Dinov2Config, Dinov2Model
 
 from grpo_rm.config import ModelArguments, ObjectiveArguments
 from grpo_rm.methods import FrozenPolicy, build_method
-from grpo_rm.modeling import build_classifier
+from grpo_rm.modeling import build_model
 
 
 def measure(method_name: str, encoder_dir: str, args, device: torch.device) -> dict:
     torch.manual_seed(0)
-    model = build_classifier(ModelArguments(model_name_or_path=encoder_dir, image_size=args.image_size),
+    model = build_model(ModelArguments(model_name_or_path=encoder_dir, image_size=args.image_size),
                              [str(i) for i in range(args.num_classes)]).to(device)
     method = build_method(ObjectiveArguments(method=method_name, beta=args.beta))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)

@@ -2,7 +2,7 @@
 
 from .config import DataArguments, ModelArguments, ObjectiveArguments, RunConfig, TrainingArguments
 from .evaluation import evaluate_run
-from .modeling import ImageClassifier, build_classifier
+from .modeling import EncoderWithHead, build_model
 from .objective import cross_entropy_loss, grpo_rm_loss
 from .training import train
 
@@ -10,12 +10,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataArguments",
-    "ImageClassifier",
+    "EncoderWithHead",
     "ModelArguments",
     "ObjectiveArguments",
     "RunConfig",
     "TrainingArguments",
-    "build_classifier",
+    "build_model",
     "cross_entropy_loss",
     "evaluate_run",
     "grpo_rm_loss",

@@ -104,6 +104,8 @@ class EncoderOutput:
     cls_token: torch.Tensor  # [N, D]
     patch_tokens: torch.Tensor  # [N, h*w, D]
     grid_size: tuple[int, int]  # (h, w)
+    # Patch tokens of the last layers, first to last, each after the final norm; only when asked for.
+    layer_patch_tokens: Optional[list[torch.Tensor]] = None
 
 
 class Encoder(nn.Module):
@@ -145,19 +147,27 @@ class Encoder(nn.Module):
                 f"{sorted({lower, upper})}"
             )
 
-    def forward(self, pixel_values: torch.Tensor) -> EncoderOutput:
+    def forward(self, pixel_values: torch.Tensor, num_layers: int = 1) -> EncoderOutput:
+        """Tokens of the last layer; with ``num_layers > 1`` also the patch tokens of the last
+        ``num_layers`` layers, normed like the output (DINOv2's multi-layer evaluation heads)."""
         height, width = pixel_values.shape[-2:]
         if height % self.patch_size or width % self.patch_size:
             self.check_image_size(height if height % self.patch_size else width)
         grid = (height // self.patch_size, width // self.patch_size)
-        hidden = self.model(pixel_values=pixel_values, **self._forward_kwargs).last_hidden_state
+        output = self.model(pixel_values=pixel_values, output_hidden_states=num_layers > 1, **self._forward_kwargs)
+        hidden = output.last_hidden_state
         num_prefix_tokens = hidden.shape[1] - grid[0] * grid[1]
         if num_prefix_tokens < 1:
             raise ValueError(
                 f"{type(self.model).__name__} returned {hidden.shape[1]} tokens for a {grid[0]}x{grid[1]} patch grid; "
                 "expected a class token before the patch tokens"
             )
-        return EncoderOutput(cls_token=hidden[:, 0], patch_tokens=hidden[:, num_prefix_tokens:], grid_size=grid)
+        layers = None
+        if num_layers > 1:
+            norm = getattr(self.model, "layernorm", None) or nn.Identity()
+            layers = [norm(h)[:, num_prefix_tokens:] for h in output.hidden_states[-num_layers:-1]]
+            layers.append(hidden[:, num_prefix_tokens:])
+        return EncoderOutput(hidden[:, 0], hidden[:, num_prefix_tokens:], grid, layers)
 
     def blocks(self) -> nn.ModuleList:
         """The transformer blocks, first to last."""

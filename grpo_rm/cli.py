@@ -16,6 +16,7 @@ COMMANDS = {
     "knn": "weighted kNN top-1 of an encoder's frozen features",
     "linear-probe": "softmax-regression top-1 of an encoder's frozen features (grid-searched)",
     "compare": "frozen / cross-entropy / GRPO-RM (and variants) over seeds, with tables, curves and a report",
+    "visualize": "a Figure-2-style grid of segmentation predictions of one or more runs",
     "demo": "GRPO-RM vs cross-entropy on the embedded digits, offline (a small stand-in for DINOv2)",
 }
 
@@ -24,7 +25,9 @@ def _train(argv: Sequence[str]) -> None:
     from .training import train
 
     results = train(parse_run_config(argv))
-    print(json.dumps({k: results[k] for k in ("eval_accuracy", "best_validation_accuracy", "train_runtime")}, indent=2))
+    summary = {k: v for k, v in results.items()
+               if k.startswith(("eval_", "best_validation_", "train_runtime")) and not isinstance(v, list)}
+    print(json.dumps(summary, indent=2))
 
 
 def _eval(argv: Sequence[str]) -> None:
@@ -136,6 +139,21 @@ def _compare(argv: Sequence[str]) -> None:
     run_comparison(parse_run_config(rest, prog="grpo-rm compare"), known.methods, known.seeds, parse_sweeps(known.sweep))
 
 
+def _visualize(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(prog="grpo-rm visualize", description=COMMANDS["visualize"])
+    parser.add_argument("--model_name_or_path", nargs="+", required=True, help="One or more segmentation runs.")
+    parser.add_argument("--dataset_name", help="Default: the first run's dataset.")
+    parser.add_argument("--num_images", type=int, default=4)
+    parser.add_argument("--split", choices=["train", "validation", "test"], default="test")
+    parser.add_argument("--labels", nargs="+", help="Column titles, one per run (default: method and folder).")
+    parser.add_argument("--output_dir", required=True)
+    args = parser.parse_args(argv)
+    from .evaluation import visualize_runs
+
+    print(visualize_runs(args.model_name_or_path, args.dataset_name, args.output_dir, args.num_images, args.split,
+                         args.labels))
+
+
 def _demo(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="grpo-rm demo", description=COMMANDS["demo"])
     parser.add_argument("--output_dir", default="demo_output")
@@ -170,7 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     _quiet_libraries()
     handler = {"train": _train, "eval": _eval, "knn": _knn, "linear-probe": _linear_probe, "compare": _compare,
-               "demo": _demo}[argv[0]]
+               "visualize": _visualize, "demo": _demo}[argv[0]]
     try:
         handler(argv[1:])
     except (ValueError, FileNotFoundError, FileExistsError) as error:

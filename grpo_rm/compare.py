@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import RunConfig
+from .evaluation import visualize_runs
 from .files import write_json_atomic, write_text_atomic
 from .reporting import average_records, markdown_table, plot_training_curves, read_metrics_log
 from .training import METRICS_LOG_NAME, train
@@ -28,7 +29,7 @@ METHOD_OVERRIDES = {
     "ce": {"method": "ce"},
     "grpo-rm": {"method": "grpo-rm"},
 }
-OWN_HEAD_METRIC = "top-1 (own head)"
+OWN_HEAD_METRICS = {"eval_accuracy": "top-1 (own head)", "eval_mean_iou": "mIoU (own head)"}
 
 
 @dataclass
@@ -73,7 +74,11 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
         raise ValueError("output_dir is required")
     output_dir = Path(base.training.output_dir)
     variants = plan_variants(methods, sweeps or {})
-    eval_datasets = [base.data.dataset_name] + [d for d in base.evaluation.eval_datasets or [] if d != base.data.dataset_name]
+    segmentation = base.model.task == "segmentation"
+    # Frozen-feature kNN / softmax regression need image labels: the training dataset joins them
+    # for classification only.
+    extra = [d for d in base.evaluation.eval_datasets or [] if d != base.data.dataset_name]
+    eval_datasets = extra if segmentation else [base.data.dataset_name] + extra
     jobs = [(variant, seed) for variant in variants for seed in seeds]
     runs = []
     for index, (variant, seed) in enumerate(jobs, start=1):
@@ -91,35 +96,42 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
         runs.append({"variant": variant.name, "seed": seed, "run_dir": str(run_dir),
                      "overrides": variant.overrides, "results": json.loads(results_file.read_text())})
 
-    summary = summarise(runs, base.data.dataset_name, eval_datasets)
+    summary = summarise(runs, base.data.dataset_name, [base.data.dataset_name] + extra)
     variant_names = [v.name for v in variants]
     comparison = {"config": base.to_dict(), "methods": list(methods), "seeds": list(seeds), "sweeps": sweeps or {},
                   "eval_datasets": eval_datasets, "runs": runs, "summary": summary}
     write_json_atomic(output_dir / "comparison.json", comparison)
     tables = comparison_tables(summary, variant_names, len(seeds))
     write_text_atomic(output_dir / "comparison.md", tables)
+    validation_metric = ("validation_mean_iou", "validation mIoU") if segmentation else ("validation_accuracy", "validation top-1")
     curves = plot_training_curves(
         {name: average_records([read_metrics_log(Path(r["run_dir"]) / METRICS_LOG_NAME)
                                 for r in runs if r["variant"] == name]) for name in variant_names},
         output_dir / "curves.png",
+        metrics=(("loss", "training loss (each method's own objective)"), validation_metric),
     )
-    write_text_atomic(output_dir / "report.html", html_report(tables, curves, comparison))
+    images = [curves]
+    if segmentation:
+        first_runs = {r["variant"]: r["run_dir"] for r in reversed(runs)}  # each row's first seed
+        images.append(visualize_runs([first_runs[name] for name in variant_names], None, str(output_dir),
+                                     labels=variant_names))
+    write_text_atomic(output_dir / "report.html", html_report(tables, images, comparison))
     print("\n" + tables)
-    print(f"Wrote {output_dir / 'comparison.md'}, comparison.json, curves.png and report.html")
+    written = "comparison.json, curves.png, " + ("predictions.png, " if segmentation else "") + "report.html"
+    print(f"Wrote {output_dir / 'comparison.md'}, {written}")
     return comparison
 
 
 def run_metrics(results: dict, own_dataset: str) -> dict[str, dict[str, float]]:
     """dataset -> metric name -> value, for one run."""
-    metrics: dict[str, dict[str, float]] = {}
+    key = "eval_mean_iou" if "eval_mean_iou" in results else "eval_accuracy"
+    own = {OWN_HEAD_METRICS[key]: results[key]}
+    metrics: dict[str, dict[str, float]] = {own_dataset: dict(own)}
     for dataset, rep in results.get("representation", {}).items():
         row = metrics.setdefault(dataset, {})
-        if dataset == own_dataset:
-            row[OWN_HEAD_METRIC] = results["eval_accuracy"]
         for k, value in sorted(rep["knn_accuracy"].items(), key=lambda item: int(item[0])):
             row[f"kNN top-1 (k={k})"] = value
         row["softmax regression top-1"] = rep["linear_probe_accuracy"]
-    metrics.setdefault(own_dataset, {}).setdefault(OWN_HEAD_METRIC, results["eval_accuracy"])
     metrics[own_dataset]["train runtime (s)"] = results["train_runtime"]
     return metrics
 
@@ -190,8 +202,8 @@ def comparison_tables(summary: dict, variants: Sequence[str], num_seeds: int) ->
     return "\n".join(lines)
 
 
-def html_report(tables_markdown: str, curves_png: Path, comparison: dict) -> str:
-    """One self-contained page: the tables, the curves (embedded), and the configuration."""
+def html_report(tables_markdown: str, figures: Sequence[Path], comparison: dict) -> str:
+    """One self-contained page: the tables, the figures (embedded), and the configuration."""
     body = []
     for block in tables_markdown.split("\n\n"):
         block = block.strip()
@@ -201,14 +213,14 @@ def html_report(tables_markdown: str, curves_png: Path, comparison: dict) -> str
             body.append(_markdown_table_to_html(block))
         elif block:
             body.append(f"<p>{html.escape(block)}</p>")
-    image = base64.b64encode(Path(curves_png).read_bytes()).decode()
+    images = "".join(f"<img alt='{html.escape(Path(f).stem)}' src='data:image/png;base64,"
+                     f"{base64.b64encode(Path(f).read_bytes()).decode()}'>" for f in figures)
     config = html.escape(json.dumps(comparison["config"], indent=2))
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
              "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}td:first-child,"
              "th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>grpo-rm comparison</title><style>{style}</style>"
-            f"</head><body><h1>grpo-rm comparison</h1>{''.join(body)}<h2>Training curves</h2>"
-            f"<img alt='training curves' src='data:image/png;base64,{image}'>"
+            f"</head><body><h1>grpo-rm comparison</h1>{''.join(body)}<h2>Figures</h2>{images}"
             f"<h2>Configuration</h2><pre>{config}</pre></body></html>\n")
 
 

@@ -28,11 +28,16 @@ class ModelArguments:
         default=None,
         metadata={"help": "Hub id (e.g. facebook/dinov2-small), a save_pretrained directory or a grpo-rm run directory."},
     )
+    task: Literal["classification", "segmentation"] = field(default="classification", metadata={"help": "Task head."})
     head_type: Literal["linear", "mlp"] = field(default="linear", metadata={"help": "Classification head."})
     head_input: Literal["cls", "cls+mean"] = field(
         default="cls", metadata={"help": "Class token alone, or concatenated with the mean patch token (DINOv2 linear eval)."}
     )
     mlp_hidden_dim: Optional[int] = field(default=None, metadata={"help": "MLP head width (default: encoder width)."})
+    seg_num_layers: int = field(
+        default=1, metadata={"help": "Segmentation head input: patch tokens of the last N layers (4: DINOv2 multi-layer)."}
+    )
+    seg_batchnorm: bool = field(default=True, metadata={"help": "BatchNorm before the segmentation head's 1x1 conv."})
     image_size: Optional[int] = field(
         default=None, metadata={"help": "Input side length; default: the checkpoint's crop size or config image_size."}
     )
@@ -54,6 +59,16 @@ class DataArguments:
     dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Hub dataset configuration name."})
     image_column_name: Optional[str] = field(default=None, metadata={"help": "Image column (default: image or img)."})
     label_column_name: Optional[str] = field(default=None, metadata={"help": "Label column (default: label or labels)."})
+    mask_column_name: Optional[str] = field(
+        default=None, metadata={"help": "Segmentation mask column (default: mask, annotation, label ...)."}
+    )
+    ignore_index: int = field(default=255, metadata={"help": "Mask value left out of segmentation loss and metrics."})
+    reduce_labels: bool = field(
+        default=False, metadata={"help": "ADE20K-style masks: 0 becomes ignore_index, other classes shift down by one."}
+    )
+    seg_scale_range: list[float] = field(
+        default_factory=lambda: [0.5, 2.0], metadata={"help": "Segmentation training: random rescale range before the crop."}
+    )
     train_val_split: float = field(
         default=0.1, metadata={"help": "Fraction of train held out for validation when the data has no validation split."}
     )
@@ -146,6 +161,12 @@ class EvaluationArguments:
     feature_type: Literal["cls", "cls+mean"] = field(
         default="cls", metadata={"help": "Frozen feature: class token, or class token ++ mean patch token."}
     )
+    seg_inference: Literal["whole", "slide"] = field(
+        default="whole", metadata={"help": "Segmentation inference: whole image (padded to the patch size) or sliding window."}
+    )
+    slide_stride: Optional[int] = field(
+        default=None, metadata={"help": "Sliding-window stride in pixels (default: 2/3 of image_size)."}
+    )
     feature_cache_dir: Optional[str] = field(
         default=None, metadata={"help": "Feature cache (default: $GRPO_RM_CACHE/features or ~/.cache/grpo_rm/features)."}
     )
@@ -228,7 +249,7 @@ def parse_run_config(argv: Sequence[str], prog: str = "grpo-rm train") -> RunCon
 def _as_flags(values: dict[str, Any]) -> list[str]:
     flags: list[str] = []
     for key, value in values.items():
-        if value is None:
+        if value is None or (isinstance(value, (list, tuple)) and not value):  # unset, as on the command line
             continue
         flags.append(f"--{key}")
         if isinstance(value, (list, tuple)):

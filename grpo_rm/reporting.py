@@ -87,3 +87,67 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def voc_colormap(num_colors: int = 256) -> list[tuple[int, int, int]]:
+    """PASCAL VOC's label colours: the bits of the class index spread over R, G and B."""
+    colors = []
+    for index in range(num_colors):
+        r = g = b = 0
+        value = index
+        for shift in range(7, -1, -1):
+            r |= (value & 1) << shift
+            g |= ((value >> 1) & 1) << shift
+            b |= ((value >> 2) & 1) << shift
+            value >>= 3
+        colors.append((r, g, b))
+    return colors
+
+
+IGNORE_COLOR = (224, 224, 192)  # VOC's colour for the 255 "void" label
+
+
+def colorize(mask, ignore_index: int = 255):
+    """[H, W] class indices -> [H, W, 3] uint8 in the VOC palette."""
+    import numpy as np
+
+    palette = np.array(voc_colormap(256), dtype=np.uint8)
+    mask = np.asarray(mask)
+    rgb = palette[np.clip(mask, 0, 255) % 256]
+    rgb[mask == ignore_index] = IGNORE_COLOR
+    return rgb
+
+
+def prediction_panel(images: Sequence, masks: Sequence, predictions: Mapping[str, Sequence], class_names: Sequence[str],
+                     path: str | Path, ignore_index: int = 255) -> Path:
+    """A grid like the paper's Figure 2: input, ground truth, then each model's prediction, one row per image,
+    with a legend of the classes that appear."""
+    import numpy as np
+    from matplotlib.patches import Patch
+
+    columns = ["input", "ground truth", *predictions]
+    figure, axes = plt.subplots(len(images), len(columns), figsize=(2.6 * len(columns), 2.6 * len(images) + 0.8),
+                                squeeze=False)
+    present: set[int] = set()
+    for row, (image, mask) in enumerate(zip(images, masks)):
+        panels = [np.asarray(image.convert("RGB")), colorize(mask, ignore_index)]
+        present.update(int(v) for v in np.unique(mask) if v != ignore_index)
+        for name in predictions:
+            prediction = predictions[name][row]
+            present.update(int(v) for v in np.unique(prediction))
+            panels.append(colorize(prediction, ignore_index))
+        for column, panel in enumerate(panels):
+            axis = axes[row][column]
+            axis.imshow(panel, interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(columns[column], fontsize=9)
+    palette = voc_colormap(256)
+    handles = [Patch(color=np.array(palette[c]) / 255, label=class_names[c]) for c in sorted(present) if c < len(class_names)]
+    figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

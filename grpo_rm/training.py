@@ -20,14 +20,13 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from .config import RunConfig, TrainingArguments
-from .data import EvalTransform, ImageDataset, TrainTransform, load_classification_splits
-from .evaluation import eval_loader, evaluate_classifier
 from .files import write_json_atomic
 from .methods import FrozenPolicy, Method, build_method
-from .modeling import ImageClassifier, build_classifier
+from .modeling import EncoderWithHead, build_model
 from .reporting import MetricsLog, tracker_config
 from .representation import evaluate_representation, out_of_distribution_data
 from .runtime import make_accelerator
+from .tasks import build_task, result_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -55,32 +54,18 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     )
     set_seed(args.seed)
 
-    splits = load_classification_splits(config.data)
-    model = build_classifier(config.model, splits.class_names)
-    method = method or build_method(config.objective)
+    task = build_task(config)
+    model = build_model(config.model, task.class_names)
+    method = method or build_method(config.objective, ignore_index=task.ignore_index)
     preprocessing = model.preprocessing
-    train_transform = TrainTransform(
-        preprocessing, scale=config.data.random_resized_crop_scale, hflip_prob=config.data.hflip_prob
-    )
-    datasets = {
-        "train": ImageDataset(splits.train, splits.image_column, splits.label_column, train_transform, "train"),
-        "validation": ImageDataset(
-            splits.validation, splits.image_column, splits.label_column, EvalTransform(preprocessing), "validation"
-        ),
-        "test": ImageDataset(splits.test, splits.image_column, splits.label_column, EvalTransform(preprocessing), "test"),
-    }
-    workers = config.data.dataloader_num_workers
-    train_loader = DataLoader(
-        datasets["train"], batch_size=args.per_device_train_batch_size, shuffle=True, num_workers=workers
-    )
-    validation_loader = eval_loader(datasets["validation"], args.per_device_eval_batch_size, workers)
-    test_loader = eval_loader(datasets["test"], args.per_device_eval_batch_size, workers)
+    train_dataset = task.train_dataset(preprocessing)
+    train_loader = DataLoader(train_dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
+                              num_workers=config.data.dataloader_num_workers)
 
     _freeze_unused_parameters(model)
     optimizer = _build_optimizer(model, args)
-    model, optimizer, train_loader, validation_loader, test_loader = accelerator.prepare(
-        model, optimizer, train_loader, validation_loader, test_loader
-    )
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    task.setup_evaluation(preprocessing, accelerator)
     # Same seed everywhere until here (identical initial weights, and the sampler's shuffle
     # seed is taken in prepare); from here each process draws its own crops, flips and dropout.
     set_seed(args.seed, device_specific=True)
@@ -100,14 +85,15 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         config.save(output_dir)
-        logger.info("data: %s (validation from %s)", splits.sizes(), splits.validation_source)
+        logger.info("data: %s (validation from %s)", task.splits.sizes(), task.validation_source)
     accelerator.init_trackers("tensorboard", config=tracker_config(config.to_dict()))
     metrics_log = MetricsLog(output_dir / METRICS_LOG_NAME, enabled=accelerator.is_main_process)
 
     progress = tqdm(total=total_steps, desc=f"{method.name} train", disable=args.disable_tqdm or not accelerator.is_local_main_process)
     window = _MetricWindow()
     loss_sum, step, samples_seen = 0.0, 0, 0
-    best_accuracy, best_epoch = -1.0, 0
+    best_score, best_epoch = -1.0, 0
+    primary = task.primary_metric
     validation_metrics: dict = {}
     start = window_start = time.perf_counter()
     for epoch in range(num_epochs):
@@ -146,44 +132,39 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
                 progress.set_postfix(_postfix(logged), refresh=False)
             if step >= total_steps:
                 break
-        validation = evaluate_classifier(model, validation_loader, accelerator, "validation", not args.disable_tqdm)
-        validation_metrics = {"validation_accuracy": validation["accuracy"], "validation_loss": validation["loss"]}
+        validation = task.evaluate(model, "validation", accelerator, not args.disable_tqdm)
+        validation_metrics = result_metrics("validation", validation, scalars_only=True)
         metrics_log.write(step, {**validation_metrics, "epoch": epoch + 1})
         accelerator.log(validation_metrics, step=step)
-        if validation["accuracy"] > best_accuracy:
-            best_accuracy, best_epoch = validation["accuracy"], epoch + 1
+        if validation[primary] > best_score:
+            best_score, best_epoch = validation[primary], epoch + 1
             _save(accelerator, model, output_dir / BEST_MODEL_DIR, config)
-        logger.info("epoch %d: validation accuracy %.4f", epoch + 1, validation["accuracy"])
+        logger.info("epoch %d: validation %s %.4f", epoch + 1, primary, validation[primary])
     progress.close()
     train_runtime = time.perf_counter() - start
 
     _save(accelerator, model, output_dir, config)
-    test = evaluate_classifier(model, test_loader, accelerator, "test", not args.disable_tqdm)
+    test = task.evaluate(model, "test", accelerator, not args.disable_tqdm)
     representation = _evaluate_representation(accelerator, config, preprocessing.image_size)
     final_epoch = step / steps_per_epoch
     train_results = {
         "epoch": final_epoch,
         "train_loss": loss_sum / max(step, 1),
         "train_runtime": train_runtime,
-        "train_samples": len(datasets["train"]),
+        "train_samples": len(train_dataset),
         "train_samples_per_second": samples_seen / train_runtime,
         "train_steps_per_second": step / train_runtime,
         "total_steps": step,
         "method": method.name,
     }
-    eval_results = {
-        "epoch": final_epoch,
-        "eval_accuracy": test["accuracy"],
-        "eval_loss": test["loss"],
-        "eval_samples": test["samples"],
-    }
+    eval_results = {"epoch": final_epoch, "task": task.name, **result_metrics("eval", test)}
     all_results = {
         **train_results,
         **eval_results,
         **validation_metrics,
-        "best_validation_accuracy": best_accuracy,
+        f"best_validation_{primary}": best_score,
         "best_epoch": best_epoch,
-        "validation_source": splits.validation_source,
+        "validation_source": task.validation_source,
     }
     if representation:
         all_results["representation"] = {
@@ -281,12 +262,13 @@ def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
         )
 
 
-def _freeze_unused_parameters(model: ImageClassifier) -> None:
+def _freeze_unused_parameters(model: EncoderWithHead) -> None:
     """Freeze trainable parameters that the forward pass never reaches (e.g. DINOv2's mask token),
     which distributed data parallel would otherwise reject."""
     size = model.preprocessing.image_size
-    model.train()
+    model.eval()  # no side effects on BatchNorm statistics or random draws
     model(torch.zeros(1, 3, size, size)).sum().backward()
+    model.train()
     unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
     for name, param in model.named_parameters():
         if name in unused:
@@ -296,7 +278,7 @@ def _freeze_unused_parameters(model: ImageClassifier) -> None:
         logger.info("parameters outside the forward pass, kept frozen: %s", unused)
 
 
-def _build_optimizer(model: ImageClassifier, args: TrainingArguments) -> torch.optim.Optimizer:
+def _build_optimizer(model: EncoderWithHead, args: TrainingArguments) -> torch.optim.Optimizer:
     """AdamW with separate learning rates for backbone and head; no weight decay on biases, norms and tokens."""
     head_lr = args.head_learning_rate if args.head_learning_rate is not None else args.learning_rate
     groups = []

@@ -94,3 +94,14 @@ def parquet_folder(tmp_path_factory):
             str(root / f"{split}.parquet")
         )
     return str(root)
+
+
+@pytest.fixture(scope="session")
+def small_dinov2(tmp_path_factory):
+    """A little wider than ``tiny_dinov2``: enough to learn digits-seg in a few epochs."""
+    import torch
+
+    torch.manual_seed(0)
+    config = Dinov2Config(hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=96,
+                          patch_size=4, image_size=32)
+    return save_tiny(Dinov2Model(config), tmp_path_factory.mktemp("small-dinov2"), processor=False)

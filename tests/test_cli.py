@@ -53,7 +53,7 @@ def test_bad_input_gives_a_clear_error(tmp_path, tiny_dinov2, capsys):
                  "--image_size", "30"]) == 1
     assert "nearest valid sizes: [28, 32]" in capsys.readouterr().err
     assert main(["eval", "--model_name_or_path", tiny_dinov2]) == 1
-    assert "not a grpo-rm classifier" in capsys.readouterr().err
+    assert "not a grpo-rm model" in capsys.readouterr().err
     assert not (tmp_path / "r" / "all_results.json").exists()
 
 

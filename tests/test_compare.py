@@ -92,3 +92,17 @@ def test_compare_starts_from_an_encoder_post_trained_on_another_dataset(tmp_path
     assert set(comparison["summary"]) == {"digits", imagefolder}
     assert len(comparison["runs"]) == 2
     assert "±" not in (tmp_path / "cmp" / "comparison.md").read_text().split("###")[1]
+
+
+def test_compare_segmentation_writes_miou_and_prediction_panel(tmp_path, tiny_dinov2):
+    from grpo_rm.compare import run_comparison
+    from tests.seg_fixtures import write_voc
+    from tests.test_training import tiny_config
+
+    voc = write_voc(tmp_path / "voc", train=4, val=2)
+    base = tiny_config(tiny_dinov2, tmp_path / "cmp", dataset_name=str(voc), task="segmentation", max_train_steps=1,
+                       per_device_train_batch_size=2)
+    comparison = run_comparison(base, methods=["ce", "grpo-rm"], seeds=[0])
+    assert set(comparison["summary"][str(voc)]) == {"mIoU (own head)", "train runtime (s)"}
+    assert (tmp_path / "cmp" / "predictions.png").is_file()
+    assert (tmp_path / "cmp" / "report.html").read_text().count("data:image/png;base64,") == 2

@@ -29,3 +29,21 @@ def test_head_shapes(head_type, head_input):
 def test_unknown_head_type():
     with pytest.raises(ValueError, match="head_type='conv'"):
         ClassificationHead(8, 5, "conv")
+
+
+def test_segmentation_head_projecting_before_upsampling_equals_after_in_eval():
+    from grpo_rm.heads import SegmentationHead
+
+    torch.manual_seed(0)
+    head = SegmentationHead(8, 5, num_layers=2, batchnorm=True)
+    head.norm.running_mean.uniform_(-1, 1)
+    head.norm.running_var.uniform_(0.5, 2)
+    head.eval()
+    layers = [torch.randn(2, 6, 8), torch.randn(2, 6, 8)]
+    out = EncoderOutput(torch.randn(2, 8), layers[1], (2, 3), layers)
+    logits = head(out, size=(8, 12))
+    assert logits.shape == (2, 5, 8, 12)
+    grid = torch.cat(layers, -1).transpose(1, 2).reshape(2, 16, 2, 3)
+    upsampled = torch.nn.functional.interpolate(grid, size=(8, 12), mode="bilinear", align_corners=False)
+    expected = head.classifier(head.norm(upsampled))
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)

@@ -36,7 +36,7 @@ def load_digits_dataset() -> datasets.DatasetDict:
 
     def split(rows: np.ndarray) -> datasets.Dataset:
         rows = np.sort(rows)
-        images = [Image.fromarray(pixels[i], mode="L") for i in rows]
+        images = [Image.fromarray(pixels[i]) for i in rows]
         return datasets.Dataset.from_dict({"image": images, "label": labels[rows].tolist()}, features=features)
 
     return datasets.DatasetDict({"train": split(train), "validation": split(validation), "test": split(test)})

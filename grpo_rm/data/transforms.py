@@ -100,3 +100,61 @@ class EvalTransform:
         image = resize_shorter_side(image.convert("RGB"), p.resize_size, p.resample)
         image = center_crop(image, p.image_size)
         return to_normalized_tensor(image, p.image_mean, p.image_std)
+
+
+def _mask_image(mask: np.ndarray) -> Image.Image:
+    return Image.fromarray(mask.astype(np.int32))
+
+
+class SegmentationTrainTransform:
+    """The same random rescale, crop and flip for image and mask.
+
+    The image's shorter side is resized to ``image_size * s`` with s uniform in
+    ``scale_range``, both are padded to at least ``image_size`` (mask with
+    ``ignore_index``), and one ``image_size`` square crop is taken from both. Masks are
+    resized with nearest-neighbour and never normalised.
+    """
+
+    def __init__(self, preprocessing: Preprocessing, scale_range: Sequence[float] = (0.5, 2.0),
+                 hflip_prob: float = 0.5, ignore_index: int = 255):
+        self.preprocessing = preprocessing
+        self.scale_range = tuple(scale_range)
+        self.hflip_prob = hflip_prob
+        self.ignore_index = ignore_index
+
+    def __call__(self, image: Image.Image, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        p, size = self.preprocessing, self.preprocessing.image_size
+        scale = torch.empty(1).uniform_(*self.scale_range).item()
+        shorter = max(1, round(size * scale))
+        image = resize_shorter_side(image.convert("RGB"), shorter, p.resample)
+        mask_image = _mask_image(mask).resize(image.size, resample=Image.Resampling.NEAREST)
+        width, height = image.size
+        pad_w, pad_h = max(0, size - width), max(0, size - height)
+        if pad_w or pad_h:
+            padded = Image.new("RGB", (width + pad_w, height + pad_h))
+            padded.paste(image, (0, 0))
+            padded_mask = Image.new("I", padded.size, self.ignore_index)
+            padded_mask.paste(mask_image, (0, 0))
+            image, mask_image = padded, padded_mask
+        left = int(torch.randint(0, image.width - size + 1, (1,)).item())
+        top = int(torch.randint(0, image.height - size + 1, (1,)).item())
+        box = (left, top, left + size, top + size)
+        image, mask_image = image.crop(box), mask_image.crop(box)
+        if torch.rand(1).item() < self.hflip_prob:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            mask_image = mask_image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        pixels = to_normalized_tensor(image, p.image_mean, p.image_std)
+        return pixels, torch.from_numpy(np.asarray(mask_image, dtype=np.int64).copy())
+
+
+class SegmentationEvalTransform:
+    """Resize the image's shorter side to ``image_size`` (aspect kept); the mask keeps its full resolution,
+    so metrics are computed on the original labels."""
+
+    def __init__(self, preprocessing: Preprocessing):
+        self.preprocessing = preprocessing
+
+    def __call__(self, image: Image.Image, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.preprocessing
+        image = resize_shorter_side(image.convert("RGB"), p.image_size, p.resample)
+        return to_normalized_tensor(image, p.image_mean, p.image_std), torch.from_numpy(mask.astype(np.int64))

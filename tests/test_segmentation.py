@@ -1,0 +1,104 @@
+"""Segmentation end to end: the same `grpo-rm train` with --task segmentation, eval, inference, pictures."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from grpo_rm.cli import main
+from grpo_rm.config import DataArguments
+from grpo_rm.data.segmentation import decode_mask, load_segmentation_splits
+from grpo_rm.evaluation import predict_segmentation
+from grpo_rm.modeling import EncoderWithHead
+from tests.seg_fixtures import write_generic, write_voc
+
+COMMON = ["--task", "segmentation", "--report_to", "none", "--disable_tqdm", "--image_size", "32",
+          "--hflip_prob", "0", "--seg_scale_range", "0.8", "1.2", "--warmup_ratio", "0.05"]
+
+
+def all_background_miou(dataset_name: str, max_eval_samples: int) -> float:
+    """mIoU of predicting background everywhere: background IoU (its pixel share) over the classes present."""
+    splits = load_segmentation_splits(DataArguments(dataset_name=dataset_name, max_eval_samples=max_eval_samples))
+    masks = np.concatenate([decode_mask(splits.test[i]["mask"], str(i)).ravel() for i in range(len(splits.test))])
+    present = len(np.unique(masks[masks != 255]))
+    return float((masks == 0).mean()) / present
+
+
+@pytest.mark.parametrize("method", ["ce", "grpo-rm"])
+def test_digits_seg_both_methods_beat_all_background_and_eval_reproduces(tmp_path, small_dinov2, method):
+    run = tmp_path / method
+    assert main(["train", "--method", method, "--model_name_or_path", small_dinov2, "--dataset_name", "digits-seg",
+                 "--output_dir", str(run), "--num_train_epochs", "8",
+                 "--max_eval_samples", "60", "--per_device_train_batch_size", "16", "--learning_rate", "2e-3",
+                 "--head_learning_rate", "2e-2", *COMMON]) == 0
+    reported = json.loads((run / "all_results.json").read_text())
+    baseline = all_background_miou("digits-seg", 60)
+    assert reported["eval_mean_iou"] > baseline + 0.025, (reported["eval_mean_iou"], baseline)
+    assert {"eval_mean_accuracy", "eval_overall_accuracy", "eval_per_category_iou"} <= set(reported)
+    assert len(reported["eval_per_category_iou"]) == 11
+    assert main(["eval", "--model_name_or_path", str(run), "--dataset_name", "digits-seg",
+                 "--output_dir", str(tmp_path / "eval")]) == 0
+    evaluated = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
+    assert evaluated["eval_mean_iou"] == reported["eval_mean_iou"]
+
+
+def test_voc_folder_trains_and_generic_folder_evaluates(tmp_path, tiny_dinov2):
+    voc = write_voc(tmp_path / "voc", train=6, val=3)
+    run = tmp_path / "voc-run"
+    assert main(["train", "--method", "grpo-rm", "--model_name_or_path", tiny_dinov2, "--dataset_name", str(voc),
+                 "--output_dir", str(run), "--max_train_steps", "1", "--per_device_train_batch_size", "4",
+                 "--seg_num_layers", "2", *COMMON]) == 0
+    results = json.loads((run / "all_results.json").read_text())
+    assert results["total_steps"] == 1 and len(results["eval_per_category_iou"]) == 21
+
+    generic = write_generic(tmp_path / "generic")
+    run = tmp_path / "generic-run"
+    assert main(["train", "--method", "ce", "--model_name_or_path", tiny_dinov2, "--dataset_name", str(generic),
+                 "--output_dir", str(run), "--max_train_steps", "2", "--seg_inference", "slide",
+                 "--slide_stride", "8", *COMMON]) == 0
+    reported = json.loads((run / "all_results.json").read_text())["eval_mean_iou"]
+    assert main(["eval", "--model_name_or_path", str(run), "--output_dir", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "eval_results.json").read_text())["eval_mean_iou"] == reported
+
+
+def test_inference_modes(tmp_path, tiny_dinov2):
+    from grpo_rm.config import ModelArguments
+    from grpo_rm.modeling import build_model
+
+    model = build_model(ModelArguments(model_name_or_path=tiny_dinov2, task="segmentation"), ["a", "b", "c"]).eval()
+    with torch.no_grad():
+        square = torch.randn(3, 16, 16)
+        torch.testing.assert_close(predict_segmentation(model, square, "slide"), predict_segmentation(model, square))
+        odd = torch.randn(3, 18, 30)  # not a multiple of the patch size: padded, then cropped back
+        whole = predict_segmentation(model, odd)
+        assert whole.shape == (3, 18, 30)
+        slide = predict_segmentation(model, odd, "slide", stride=4)
+        assert slide.shape == (3, 18, 30) and torch.isfinite(slide).all()
+        # Windows start at rows {0, 2} and columns {0, 4, 8, 12, 14}: only the first covers rows 0-1, columns 0-3.
+        corner = model(odd[None, :, :16, :16])[0]
+        torch.testing.assert_close(slide[:, :2, :4], corner[:, :2, :4])
+
+
+def test_visualize_writes_a_panel(tmp_path, tiny_dinov2):
+    voc = write_voc(tmp_path / "voc", train=4, val=3)
+    runs = []
+    for method in ("ce", "grpo-rm"):
+        run = tmp_path / method
+        main(["train", "--method", method, "--model_name_or_path", tiny_dinov2, "--dataset_name", str(voc),
+              "--output_dir", str(run), "--max_train_steps", "1", *COMMON])
+        runs.append(str(run))
+    assert main(["visualize", "--model_name_or_path", *runs, "--num_images", "2", "--output_dir",
+                 str(tmp_path / "vis")]) == 0
+    from PIL import Image
+
+    panel = Image.open(tmp_path / "vis" / "predictions.png")
+    assert panel.width > 4 * 150 and panel.height > 2 * 150  # 4 columns (input, truth, 2 runs), 2 rows
+    with pytest.raises(ValueError, match="classification model"):
+        from grpo_rm.evaluation import visualize_runs
+        from grpo_rm.training import train
+        from tests.test_training import tiny_config
+
+        train(tiny_config(tiny_dinov2, tmp_path / "cls", max_train_steps=1))
+        visualize_runs([str(tmp_path / "cls")], None, str(tmp_path / "vis2"))
+    assert EncoderWithHead.from_pretrained(runs[0]).task == "segmentation"
