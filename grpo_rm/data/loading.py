@@ -168,31 +168,36 @@ def load_classification_splits(args: DataArguments) -> ClassificationSplits:
         raise ValueError(f"dataset {args.dataset_name!r} has {len(class_names)} class(es) {class_names}; "
                          "classification needs at least 2")
     raw = raw.cast_column(image_column, datasets.Image(decode=False))
+    train, validation, test, validation_source = assign_splits(raw, args, stratify_column=label_column)
+    return ClassificationSplits(train, validation, test, class_names, image_column, label_column, validation_source)
 
+
+def assign_splits(raw: datasets.DatasetDict, args: DataArguments, stratify_column: Optional[str] = None):
+    """(train, validation, test, where validation came from) by the rules of ``load_classification_splits``."""
     train = raw["train"]
     if "test" in raw:
         test, test_source = raw["test"], "test"
     elif "validation" in raw:
         test, test_source = raw["validation"], "validation"
     else:
-        train, test = _carve(train, args.train_val_split or 0.1, label_column, args.data_seed)
+        train, test = _carve(train, args.train_val_split or 0.1, stratify_column, args.data_seed)
         test_source = "train"
     if "validation" in raw and test_source != "validation":
         validation, validation_source = raw["validation"], "validation split"
     elif args.train_val_split > 0:
-        train, validation = _carve(train, args.train_val_split, label_column, args.data_seed)
+        train, validation = _carve(train, args.train_val_split, stratify_column, args.data_seed)
         validation_source = f"{args.train_val_split:g} of train"
     else:
         validation, validation_source = test, "test split (train_val_split=0)"
-
     train = _truncate(train, args.max_train_samples, args.data_seed)
     validation = _truncate(validation, args.max_eval_samples, args.data_seed)
     test = _truncate(test, args.max_eval_samples, args.data_seed)
-    return ClassificationSplits(train, validation, test, class_names, image_column, label_column, validation_source)
+    return train, validation, test, validation_source
 
 
-def _carve(split: datasets.Dataset, fraction: float, label_column: str, seed: int):
-    stratify = label_column if isinstance(split.features[label_column], datasets.ClassLabel) else None
+def _carve(split: datasets.Dataset, fraction: float, label_column: Optional[str], seed: int):
+    feature = split.features.get(label_column) if label_column else None
+    stratify = label_column if isinstance(feature, datasets.ClassLabel) else None
     try:
         parts = split.train_test_split(test_size=fraction, seed=seed, stratify_by_column=stratify)
     except ValueError:  # too few examples of some class to stratify
@@ -206,7 +211,7 @@ def _truncate(split: datasets.Dataset, max_samples: Optional[int], seed: int) ->
     return split.shuffle(seed=seed).select(range(max_samples))
 
 
-def decode_image(value, where: str) -> Image.Image:
+def decode_image(value, where: str, kind: str = "image") -> Image.Image:
     """Decode an undecoded ``datasets.Image`` value, naming the file or row when it is unreadable."""
     path = value.get("path") if isinstance(value, dict) else None
     try:
@@ -219,7 +224,7 @@ def decode_image(value, where: str) -> Image.Image:
         image.load()
         return image
     except (OSError, UnidentifiedImageError, ValueError) as error:
-        raise ValueError(f"cannot read image {path or where}: {error}") from error
+        raise ValueError(f"cannot read {kind} {path or where}: {error}") from error
 
 
 class ImageDataset(torch.utils.data.Dataset):

@@ -8,7 +8,6 @@ metrics. A mask value that is neither is reported with the file's name.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -21,7 +20,7 @@ from PIL import Image
 from ..config import DataArguments
 from .digits_seg import CLASS_NAMES as DIGITS_SEG_CLASSES
 from .digits_seg import DIGITS_SEG_NAME, load_digits_seg_dataset
-from .loading import SPLIT_ALIASES, _carve, _truncate, decode_image
+from .loading import SPLIT_ALIASES, assign_splits, decode_image
 
 VOC_CLASSES = [
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -131,16 +130,7 @@ def load_raw_segmentation(name: str, config_name: Optional[str] = None) -> tuple
 def decode_mask(value, where: str, reduce_labels: bool = False) -> np.ndarray:
     """Class indices of a palette or grayscale mask as int64; RGB colour masks are refused by name."""
     path = value.get("path") if isinstance(value, dict) else None
-    try:
-        if isinstance(value, Image.Image):
-            mask = value
-        elif value.get("bytes") is not None:
-            mask = Image.open(io.BytesIO(value["bytes"]))
-        else:
-            mask = Image.open(path)
-        mask.load()
-    except OSError as error:
-        raise ValueError(f"cannot read mask {path or where}: {error}") from error
+    mask = decode_image(value, where, kind="mask")
     if mask.mode not in ("P", "L", "I", "I;16"):
         raise ValueError(
             f"mask {path or where} is a {mask.mode} image; masks must hold class indices (palette or grayscale PNG)"
@@ -181,24 +171,7 @@ def load_segmentation_splits(args: DataArguments) -> SegmentationSplits:
         .cast_column(mask_column, datasets.Image(decode=False))
         for name, split in raw.items()
     })
-    train = raw["train"]
-    if "test" in raw:
-        test, test_source = raw["test"], "test"
-    elif "validation" in raw:
-        test, test_source = raw["validation"], "validation"
-    else:
-        train, test = _carve(train, args.train_val_split or 0.1, mask_column, args.data_seed)
-        test_source = "train"
-    if "validation" in raw and test_source != "validation":
-        validation, validation_source = raw["validation"], "validation split"
-    elif args.train_val_split > 0:
-        train, validation = _carve(train, args.train_val_split, mask_column, args.data_seed)
-        validation_source = f"{args.train_val_split:g} of train"
-    else:
-        validation, validation_source = test, "test split (train_val_split=0)"
-    train = _truncate(train, args.max_train_samples, args.data_seed)
-    validation = _truncate(validation, args.max_eval_samples, args.data_seed)
-    test = _truncate(test, args.max_eval_samples, args.data_seed)
+    train, validation, test, validation_source = assign_splits(raw, args)
     if class_names is None:
         class_names = _infer_class_names(train, mask_column, args)
     return SegmentationSplits(train, validation, test, class_names, image_column, mask_column, validation_source)
