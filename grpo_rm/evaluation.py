@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.utils import gather_object
+from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -24,25 +26,33 @@ logger = logging.getLogger(__name__)
 @torch.no_grad()
 def evaluate_classifier(
     model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator, description: str = "eval",
-    show_progress: bool = True,
+    show_progress: bool = True, predictions_dir: Optional[Path] = None,
 ) -> dict[str, float]:
-    """Top-1 accuracy and cross-entropy (whatever the training objective) over a whole split."""
+    """Top-1 accuracy and cross-entropy (whatever the training objective) over a whole split.
+
+    With ``predictions_dir``, ``predictions.json`` lists the label and prediction of every example in order.
+    """
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     count = 0
+    saved: list[dict] = []
     bar = tqdm(loader, desc=description, leave=False, disable=not (show_progress and accelerator.is_local_main_process))
     for pixel_values, labels in bar:
         with accelerator.autocast():
             logits = model(pixel_values)
         logits, labels = accelerator.gather_for_metrics((logits.float(), labels))
-        correct += (logits.argmax(dim=-1) == labels).sum()
+        predictions = logits.argmax(dim=-1)
+        correct += (predictions == labels).sum()
+        saved += [{"label": int(t), "prediction": int(p)} for t, p in zip(labels.tolist(), predictions.tolist())]
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
         count += labels.numel()
     model.train(was_training)
     if count == 0:
         raise ValueError(f"the {description} split is empty")
+    if predictions_dir is not None and accelerator.is_main_process:
+        write_json_atomic(Path(predictions_dir) / "predictions.json", [{"index": i, **p} for i, p in enumerate(saved)])
     return {"accuracy": float(correct / count), "loss": float(loss_sum / count), "samples": count}
 
 
@@ -78,16 +88,22 @@ def predict_segmentation(model, pixel_values: torch.Tensor, mode: str = "whole",
 
 @torch.no_grad()
 def evaluate_segmenter(model, dataset, accelerator: Accelerator, ignore_index: int = 255, mode: str = "whole",
-                       stride: Optional[int] = None, description: str = "eval", show_progress: bool = True) -> dict:
+                       stride: Optional[int] = None, description: str = "eval", show_progress: bool = True,
+                       predictions_dir: Optional[Path] = None) -> dict:
     """mIoU, mAcc, aAcc and per-class IoU from one confusion matrix over the whole split.
 
     Each process takes its own share of images (no padding duplicates), predictions are
     upsampled to the original mask resolution, and the matrices are summed across processes.
+    With ``predictions_dir``, every predicted mask is saved there as a palette PNG, and
+    ``index.json`` maps each file to its image and ground-truth mask.
     """
     was_training = model.training
     model.eval()
     num_classes = len(model.class_names)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=accelerator.device)
+    saved = []
+    if predictions_dir is not None:
+        Path(predictions_dir).mkdir(parents=True, exist_ok=True)
     with accelerator.split_between_processes(list(range(len(dataset)))) as indices:
         bar = tqdm(indices, desc=description, leave=False, disable=not (show_progress and accelerator.is_local_main_process))
         for index in bar:
@@ -95,10 +111,27 @@ def evaluate_segmenter(model, dataset, accelerator: Accelerator, ignore_index: i
             with accelerator.autocast():
                 logits = predict_segmentation(model, pixel_values.to(accelerator.device), mode, stride)
             logits = F.interpolate(logits[None].float(), size=mask.shape, mode="bilinear", align_corners=False)[0]
-            confusion += confusion_matrix(logits.argmax(dim=0), mask.to(accelerator.device), num_classes, ignore_index)
+            prediction = logits.argmax(dim=0)
+            confusion += confusion_matrix(prediction, mask.to(accelerator.device), num_classes, ignore_index)
+            if predictions_dir is not None:
+                saved.append(_save_prediction(prediction, Path(predictions_dir), index, dataset))
     model.train(was_training)
     confusion = accelerator.reduce(confusion, reduction="sum")
+    if predictions_dir is not None:
+        entries = sorted(gather_object(saved), key=lambda entry: entry["index"])
+        if accelerator.is_main_process:
+            write_json_atomic(Path(predictions_dir) / "index.json", entries)
     return {**segmentation_scores(confusion.cpu()), "samples": len(dataset)}
+
+
+def _save_prediction(prediction: torch.Tensor, directory: Path, index: int, dataset) -> dict:
+    from .reporting import voc_colormap
+
+    image = Image.fromarray(prediction.to(torch.uint8).cpu().numpy())
+    image.putpalette([channel for color in voc_colormap(256) for channel in color])
+    name = f"{index:05d}.png"
+    image.save(directory / name)
+    return {"index": index, "prediction": name, **dataset.sources(index)}
 
 
 def visualize_runs(run_dirs: Sequence[str], dataset_name: Optional[str], output_dir: str, num_images: int = 4,
@@ -188,7 +221,8 @@ def evaluate_run(
     preprocessing = model.preprocessing
     model = accelerator.prepare(model)
     task.setup_evaluation(preprocessing, accelerator)
-    metrics = task.evaluate(model, "test", accelerator)
+    metrics = task.evaluate(model, "test", accelerator,
+                            predictions_dir=Path(output_dir) / "test_predictions" if output_dir else None)
     results = {**result_metrics("eval", metrics), "eval_dataset": data_args.dataset_name,
                "eval_image_size": preprocessing.image_size}
     if output_dir is not None and accelerator.is_main_process:

@@ -7,7 +7,8 @@ optimizer and the method (``ce`` / ``grpo-rm``) are shared.
 
 from __future__ import annotations
 
-from typing import Union
+from pathlib import Path
+from typing import Optional, Union
 
 from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset
@@ -49,8 +50,9 @@ class ClassificationTask:
                                  self.config.data.dataloader_num_workers)
             self.loaders[split] = accelerator.prepare(loader)
 
-    def evaluate(self, model, split: str, accelerator: Accelerator, show_progress: bool = True) -> dict:
-        return evaluate_classifier(model, self.loaders[split], accelerator, split, show_progress)
+    def evaluate(self, model, split: str, accelerator: Accelerator, show_progress: bool = True,
+                 predictions_dir: Optional[Path] = None) -> dict:
+        return evaluate_classifier(model, self.loaders[split], accelerator, split, show_progress, predictions_dir)
 
 
 class SegmentationTask:
@@ -79,11 +81,12 @@ class SegmentationTask:
         for split in EVAL_SPLITS:
             self.eval_datasets[split] = self._dataset(split, SegmentationEvalTransform(preprocessing))
 
-    def evaluate(self, model, split: str, accelerator: Accelerator, show_progress: bool = True) -> dict:
+    def evaluate(self, model, split: str, accelerator: Accelerator, show_progress: bool = True,
+                 predictions_dir: Optional[Path] = None) -> dict:
         evaluation = self.config.evaluation
         return evaluate_segmenter(accelerator.unwrap_model(model), self.eval_datasets[split], accelerator,
                                   self.ignore_index, evaluation.seg_inference, evaluation.slide_stride, split,
-                                  show_progress)
+                                  show_progress, predictions_dir)
 
 
 Task = Union[ClassificationTask, SegmentationTask]

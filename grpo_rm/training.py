@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 BEST_MODEL_DIR = "best_model"
 METRICS_LOG_NAME = "metrics.jsonl"
+PREDICTIONS_DIR = "test_predictions"
 
 
 def train(config: RunConfig, method: Optional[Method] = None) -> dict:
@@ -144,7 +145,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     train_runtime = time.perf_counter() - start
 
     _save(accelerator, model, output_dir, config)
-    test = task.evaluate(model, "test", accelerator, not args.disable_tqdm)
+    test = task.evaluate(model, "test", accelerator, not args.disable_tqdm, output_dir / PREDICTIONS_DIR)
     representation = _evaluate_representation(accelerator, config, preprocessing.image_size)
     final_epoch = step / steps_per_epoch
     train_results = {

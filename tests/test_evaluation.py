@@ -40,3 +40,11 @@ def test_eval_recognises_the_same_folder_written_differently(tmp_path_factory, t
 def test_eval_in_another_precision_after_training_in_the_same_process(trained_run):
     results = evaluate_run(str(trained_run), mixed_precision="bf16")
     assert 0.0 <= results["eval_accuracy"] <= 1.0
+
+
+def test_classification_predictions_file_matches_accuracy(trained_run):
+    predictions = json.loads((trained_run / "test_predictions" / "predictions.json").read_text())
+    reported = json.loads((trained_run / "all_results.json").read_text())
+    assert len(predictions) == reported["eval_samples"]
+    correct = sum(p["label"] == p["prediction"] for p in predictions)
+    assert correct / len(predictions) == pytest.approx(reported["eval_accuracy"])

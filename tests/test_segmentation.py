@@ -102,3 +102,26 @@ def test_visualize_writes_a_panel(tmp_path, tiny_dinov2):
         train(tiny_config(tiny_dinov2, tmp_path / "cls", max_train_steps=1))
         visualize_runs([str(tmp_path / "cls")], None, str(tmp_path / "vis2"))
     assert EncoderWithHead.from_pretrained(runs[0]).task == "segmentation"
+
+
+def test_saved_predictions_reproduce_the_reported_miou_independently(tmp_path, tiny_dinov2):
+    from PIL import Image
+
+    generic = write_generic(tmp_path / "generic")
+    run = tmp_path / "run"
+    assert main(["train", "--method", "grpo-rm", "--model_name_or_path", tiny_dinov2, "--dataset_name", str(generic),
+                 "--output_dir", str(run), "--max_train_steps", "3", *COMMON]) == 0
+    reported = json.loads((run / "all_results.json").read_text())
+    index = json.loads((run / "test_predictions" / "index.json").read_text())
+    assert len(index) == 6
+    intersection, union = np.zeros(3), np.zeros(3)
+    for entry in index:
+        prediction = np.asarray(Image.open(run / "test_predictions" / entry["prediction"]))
+        truth = np.asarray(Image.open(entry["mask"]))
+        valid = truth != 255
+        for c in range(3):
+            p, t = (prediction == c) & valid, (truth == c) & valid
+            intersection[c] += (p & t).sum()
+            union[c] += (p | t).sum()
+    present = union > 0
+    assert reported["eval_mean_iou"] == pytest.approx((intersection[present] / union[present]).mean(), abs=1e-9)

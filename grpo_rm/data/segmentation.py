@@ -211,5 +211,11 @@ class SegmentationDataset(torch.utils.data.Dataset):
                              f"{image.width}x{image.height}")
         return image, mask
 
+    def sources(self, index: int) -> dict:
+        """Where an example's image and mask come from: file paths, or the row for in-memory data."""
+        row = self.split[index]
+        return {kind: (row[column].get("path") if isinstance(row[column], dict) else None) or f"{self.name} row {index}"
+                for kind, column in (("image", self.image_column), ("mask", self.mask_column))}
+
     def __getitem__(self, index: int):
         return self.transform(*self.load(index))
