@@ -42,14 +42,23 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument("--max_eval_samples", type=int, help="Default: the run's.")
     parser.add_argument("--image_column_name")
     parser.add_argument("--label_column_name")
+    parser.add_argument("--mask_column_name")
+    parser.add_argument("--ignore_index", type=int, help="Default: the run's.")
+    parser.add_argument("--reduce_labels", choices=["true", "false"], help="Default: the run's.")
+    parser.add_argument("--seg_inference", choices=["whole", "slide"], help="Default: the run's.")
+    parser.add_argument("--slide_stride", type=int)
     args = parser.parse_args(argv)
     from .evaluation import evaluate_run
 
+    if args.reduce_labels is not None:
+        args.reduce_labels = args.reduce_labels == "true"
     overrides = {
         key: getattr(args, key)
-        for key in ("max_eval_samples", "image_column_name", "label_column_name")
+        for key in ("max_eval_samples", "image_column_name", "label_column_name", "mask_column_name", "ignore_index",
+                    "reduce_labels")
         if getattr(args, key) is not None
     }
+    evaluation = {key: getattr(args, key) for key in ("seg_inference", "slide_stride") if getattr(args, key) is not None}
     results = evaluate_run(
         args.model_name_or_path,
         output_dir=args.output_dir,
@@ -59,6 +68,7 @@ def _eval(argv: Sequence[str]) -> None:
         mixed_precision=args.mixed_precision,
         use_cpu=args.use_cpu,
         data_overrides=overrides,
+        evaluation_overrides=evaluation,
     )
     print(json.dumps(results, indent=2))
 

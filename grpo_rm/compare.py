@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .config import RunConfig
-from .evaluation import visualize_runs
+from .config import CONFIG_FILE_NAME, RunConfig
+from .evaluation import same_dataset, visualize_runs
 from .files import write_json_atomic, write_text_atomic
 from .reporting import average_records, markdown_table, plot_training_curves, read_metrics_log
 from .training import METRICS_LOG_NAME, train
@@ -42,6 +42,13 @@ class Variant:
         return re.sub(r"[^A-Za-z0-9_.=-]+", "_", self.name).strip("_")
 
 
+# compare sets these itself for every row.
+NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_datasets", "ignore_mismatched_sizes")
+# Keys that may differ between a finished run and a re-run of the same comparison: none changes results.
+BOOKKEEPING_KEYS = ("output_dir", "overwrite_output_dir", "disable_tqdm", "report_to", "logging_steps",
+                    "per_device_eval_batch_size", "dataloader_num_workers", "feature_cache_dir")
+
+
 def parse_sweeps(specs: Sequence[str]) -> dict[str, list[str]]:
     """``["reward=a,b", "epsilon=0.1,0.2"]`` -> ``{"reward": ["a", "b"], "epsilon": ["0.1", "0.2"]}``."""
     sweeps = {}
@@ -49,6 +56,9 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[str]]:
         key, sep, values = spec.partition("=")
         if not sep or not values:
             raise ValueError(f"--sweep {spec!r} must look like key=value1,value2")
+        if key in NOT_SWEEPABLE:
+            raise ValueError(f"--sweep {key!r}: compare sets {', '.join(NOT_SWEEPABLE)} itself "
+                             "(use --seeds and --methods for seeds and methods)")
         if key not in RunConfig.valid_keys():
             raise ValueError(f"--sweep key {key!r} is not a config key; valid keys are: {', '.join(RunConfig.valid_keys())}")
         sweeps[key] = values.split(",")
@@ -77,21 +87,22 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
     segmentation = base.model.task == "segmentation"
     # Frozen-feature kNN / softmax regression need image labels: the training dataset joins them
     # for classification only.
-    extra = [d for d in base.evaluation.eval_datasets or [] if d != base.data.dataset_name]
+    extra = [d for d in base.evaluation.eval_datasets or [] if not same_dataset(d, base.data.dataset_name)]
     eval_datasets = extra if segmentation else [base.data.dataset_name] + extra
     jobs = [(variant, seed) for variant in variants for seed in seeds]
     runs = []
     for index, (variant, seed) in enumerate(jobs, start=1):
         run_dir = output_dir / "runs" / f"{variant.slug}-seed{seed}"
         results_file = run_dir / "all_results.json"
+        # A post-trained run may be the starting encoder: its head's classes need not match.
+        config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
+                                     overwrite_output_dir=True, eval_datasets=eval_datasets or None,
+                                     ignore_mismatched_sizes=True)
         if results_file.is_file():
+            _check_same_settings(run_dir, config)
             print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed}: finished earlier, reusing {run_dir}")
         else:
             print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed} -> {run_dir}")
-            # A post-trained run may be the starting encoder: its head's classes need not match.
-            config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
-                                         overwrite_output_dir=True, eval_datasets=eval_datasets,
-                                         ignore_mismatched_sizes=True)
             train(config)
         runs.append({"variant": variant.name, "seed": seed, "run_dir": str(run_dir),
                      "overrides": variant.overrides, "results": json.loads(results_file.read_text())})
@@ -120,6 +131,17 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
     written = "comparison.json, curves.png, " + ("predictions.png, " if segmentation else "") + "report.html"
     print(f"Wrote {output_dir / 'comparison.md'}, {written}")
     return comparison
+
+
+def _check_same_settings(run_dir: Path, planned: RunConfig) -> None:
+    """A finished run is reused only if it was trained with the settings planned now."""
+    saved = RunConfig.from_yaml(run_dir / CONFIG_FILE_NAME).to_dict()
+    wanted = planned.to_dict()
+    differing = sorted(k for k in wanted if k not in BOOKKEEPING_KEYS and saved.get(k) != wanted[k])
+    if differing:
+        details = ", ".join(f"{k}: {saved.get(k)!r} then, {wanted[k]!r} now" for k in differing)
+        raise ValueError(f"{run_dir} was trained with other settings ({details}); use another --output_dir, "
+                         "or remove that run to train it again")
 
 
 def run_metrics(results: dict, own_dataset: str) -> dict[str, dict[str, float]]:

@@ -49,6 +49,14 @@ class ModelArguments:
         default=False, metadata={"help": "Start a new head when the checkpoint's head has other classes."}
     )
 
+    def __post_init__(self) -> None:
+        self.model_name_or_path = expand_user(self.model_name_or_path)
+
+
+def expand_user(path: Optional[str]) -> Optional[str]:
+    """``~/x`` -> ``/home/me/x`` (YAML files and Python callers get no shell expansion); other names unchanged."""
+    return str(Path(path).expanduser()) if path and path.startswith("~") else path
+
 
 @dataclass
 class DataArguments:
@@ -85,6 +93,9 @@ class DataArguments:
     )
     hflip_prob: float = field(default=0.5, metadata={"help": "Probability of a horizontal flip in training."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+
+    def __post_init__(self) -> None:
+        self.dataset_name = expand_user(self.dataset_name)
 
 
 @dataclass
@@ -141,6 +152,9 @@ class TrainingArguments:
     logging_steps: int = field(default=10, metadata={"help": "Log training metrics every N optimizer steps."})
     report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})
     disable_tqdm: bool = field(default=False, metadata={"help": "Hide progress bars."})
+
+    def __post_init__(self) -> None:
+        self.output_dir = expand_user(self.output_dir)
 
 
 @dataclass

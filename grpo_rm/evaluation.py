@@ -72,6 +72,8 @@ def predict_segmentation(model, pixel_values: torch.Tensor, mode: str = "whole",
         raise ValueError(f"seg_inference={mode!r} is not 'whole' or 'slide'")
     window = model.preprocessing.image_size
     stride = stride or max(patch, window * 2 // 3)
+    if not 0 < stride <= window:
+        raise ValueError(f"slide_stride {stride} must be in (0, image_size={window}], or some pixels get no window")
     padded = F.pad(pixel_values, (0, max(0, window - width), 0, max(0, window - height)))
     full_h, full_w = padded.shape[-2:]
     logits = torch.zeros(len(model.class_names), full_h, full_w, device=pixel_values.device)
@@ -152,19 +154,20 @@ def visualize_runs(run_dirs: Sequence[str], dataset_name: Optional[str], output_
         data_args = DataArguments(dataset_name=dataset_name, ignore_index=data_args.ignore_index)
     splits = load_segmentation_splits(data_args)
     names = labels or [_run_label(run) for run in run_dirs]
+    inference = [_run_config(run).evaluation for run in run_dirs]
     raw = SegmentationDataset(getattr(splits, split), splits.image_column, splits.mask_column, len(splits.class_names),
                               lambda image, mask: (image, mask), split, data_args.ignore_index, data_args.reduce_labels)
     count = min(num_images, len(raw))
     images, masks = zip(*(raw[i] for i in range(count)))
     predictions = {}
     with torch.no_grad():
-        for name, model in zip(names, models):
+        for name, model, evaluation in zip(names, models, inference):
             model.eval()
             transform = SegmentationEvalTransform(model.preprocessing)
             predictions[name] = []
             for image, mask in zip(images, masks):
                 pixels, _ = transform(image, mask)
-                logits = predict_segmentation(model, pixels)
+                logits = predict_segmentation(model, pixels, evaluation.seg_inference, evaluation.slide_stride)
                 logits = F.interpolate(logits[None], size=mask.shape, mode="bilinear", align_corners=False)[0]
                 predictions[name].append(logits.argmax(dim=0).numpy())
     Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -190,6 +193,7 @@ def evaluate_run(
     mixed_precision: Optional[str] = None,
     use_cpu: bool = False,
     data_overrides: Optional[dict] = None,
+    evaluation_overrides: Optional[dict] = None,
 ) -> dict:
     """Evaluate a saved grpo-rm model on a dataset's test split; writes ``eval_results.json``.
 
@@ -204,10 +208,13 @@ def evaluate_run(
     data_args = config.data
     if dataset_name is not None and not same_dataset(dataset_name, data_args.dataset_name):
         # A new dataset: the run's column names and class subset belong to the old one.
+        # The label conventions (ignore_index, reduce_labels) stay those the model was trained with.
         data_args = DataArguments(dataset_name=dataset_name, data_seed=data_args.data_seed,
-                                  ignore_index=data_args.ignore_index)
+                                  ignore_index=data_args.ignore_index, reduce_labels=data_args.reduce_labels)
     for key, value in (data_overrides or {}).items():
         setattr(data_args, key, value)
+    for key, value in (evaluation_overrides or {}).items():
+        setattr(config.evaluation, key, value)
     config.data = data_args
     config.model.task = model.task
     config.training.per_device_eval_batch_size = per_device_eval_batch_size

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import datasets
 import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .backbones import Encoder, Preprocessing, default_image_size, load_encoder
-from .config import DataArguments
+from .config import DataArguments, expand_user
 from .data import ClassificationSplits, EvalTransform, ImageDataset
 from .heads import image_features
 
@@ -50,10 +51,10 @@ class FeatureExtractor:
                  batch_size: int = 64, cache_dir: Optional[str | Path] = None, show_progress: bool = True):
         if feature_type not in FEATURE_TYPES:
             raise ValueError(f"feature_type={feature_type!r} is not one of {FEATURE_TYPES}")
-        self.model_name_or_path = model_name_or_path
-        self.encoder: Encoder = load_encoder(model_name_or_path).eval()
+        self.model_name_or_path = expand_user(model_name_or_path)
+        self.encoder: Encoder = load_encoder(self.model_name_or_path).eval()
         self.preprocessing = Preprocessing.from_pretrained(
-            model_name_or_path, default_image_size(self.encoder)
+            self.model_name_or_path, default_image_size(self.encoder)
         ).with_image_size(image_size)
         self.encoder.check_image_size(self.preprocessing.image_size)
         self.feature_type = feature_type
@@ -77,24 +78,30 @@ class FeatureExtractor:
             return json.dumps([(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files])
         return str(commit)
 
-    def _cache_file(self, data_args: DataArguments, split: str) -> Path:
+    def _cache_file(self, data_args: DataArguments, split: str, rows: Optional[datasets.Dataset] = None) -> Path:
         model = str(Path(self.model_name_or_path).resolve()) if Path(self.model_name_or_path).exists() else self.model_name_or_path
         data = dataclasses.asdict(data_args)
         if Path(data_args.dataset_name).exists():
             data["dataset_name"] = str(Path(data_args.dataset_name).resolve())
         for augmentation_only in ("random_resized_crop_scale", "hflip_prob", "dataloader_num_workers"):
             data.pop(augmentation_only)
+        # The split's fingerprint changes with its files and rows (a folder regenerated in place).
+        content = {"fingerprint": getattr(rows, "_fingerprint", None), "rows": len(rows)} if rows is not None else {}
         key = json.dumps({"model": model, "version": self.model_version, "data": data, "split": split,
-                          **self.protocol()}, sort_keys=True)
+                          **content, **self.protocol()}, sort_keys=True)
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
 
     @torch.no_grad()
     def __call__(self, splits: ClassificationSplits, split: str, data_args: DataArguments) -> FeatureSet:
-        cache_file = self._cache_file(data_args, split)
+        rows = getattr(splits, split)
+        cache_file = self._cache_file(data_args, split, rows)
         if cache_file.is_file():
             stored = load_file(cache_file)
-            return FeatureSet(stored["features"], stored["labels"], cache_file)
-        dataset = ImageDataset(getattr(splits, split), splits.image_column, splits.label_column,
+            if len(stored["labels"]) == len(rows):
+                return FeatureSet(stored["features"], stored["labels"], cache_file)
+            logger.warning("feature cache %s has %d rows for a split of %d; extracting again",
+                           cache_file, len(stored["labels"]), len(rows))
+        dataset = ImageDataset(rows, splits.image_column, splits.label_column,
                                EvalTransform(self.preprocessing), split)
         loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
                             num_workers=data_args.dataloader_num_workers)

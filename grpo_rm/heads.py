@@ -109,7 +109,7 @@ class SegmentationHead(nn.Module):
             raise ValueError(f"the head needs patch tokens of {self.num_layers} layers")
         grid = torch.cat(tokens, dim=-1).transpose(1, 2).reshape(
             tokens[0].shape[0], -1, *output.grid_size
-        )
+        ).contiguous()
         logits = self.classifier(self.norm(grid))
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 

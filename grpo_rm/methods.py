@@ -94,10 +94,20 @@ def build_method(args: ObjectiveArguments, ignore_index: int = -100) -> Method:
 
 
 class FrozenPolicy:
-    """A frozen copy of a model (theta_old or pi_ref): no gradient, eval mode, inference mode."""
+    """A frozen copy of a model (theta_old or pi_ref): no gradient, eval mode, inference mode.
+
+    BatchNorm layers are the exception: they normalise with batch statistics, like the
+    training model does, but with momentum 0 so their running statistics never change.
+    Otherwise the copy's running statistics and the training model's batch statistics
+    would differ and the ratio pi_theta / pi_old would not be 1 right after a refresh.
+    """
 
     def __init__(self, model: nn.Module):
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        for module in self.model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train()
+                module.momentum = 0.0
 
     def refresh(self, model: nn.Module) -> None:
         self.model.load_state_dict(model.state_dict())

@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 
 from .config import DataArguments, EvaluationArguments
 from .data import ClassificationSplits, load_classification_splits
+from .evaluation import same_dataset
 from .features import FeatureExtractor
 from .probes import accuracy, knn_predict, sweep_softmax_regression
 
@@ -69,5 +70,5 @@ def out_of_distribution_data(run_data: DataArguments, dataset_names: Sequence[st
     """Data arguments for other datasets: the run's own for its dataset; others keep only its sampling limits."""
     inherited = {key: getattr(run_data, key) for key in ("data_seed", "train_val_split", "max_train_samples",
                                                          "max_eval_samples", "dataloader_num_workers")}
-    return [dataclasses.replace(run_data) if name == run_data.dataset_name
+    return [dataclasses.replace(run_data) if same_dataset(name, run_data.dataset_name)
             else DataArguments(dataset_name=name, **inherited) for name in dataset_names]

@@ -133,6 +133,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
                 progress.set_postfix(_postfix(logged), refresh=False)
             if step >= total_steps:
                 break
+        _share_buffers(accelerator, model)
         validation = task.evaluate(model, "validation", accelerator, not args.disable_tqdm)
         validation_metrics = result_metrics("validation", validation, scalars_only=True)
         metrics_log.write(step, {**validation_metrics, "epoch": epoch + 1})
@@ -205,6 +206,17 @@ def _training_step(accelerator, model, method: Method, old_policy, reference_pol
     output = method(logits, labels, old_logits=old_logits, ref_logits=ref_logits)
     accelerator.backward(output.loss)
     return output.loss.detach(), output.metrics
+
+
+def _share_buffers(accelerator: Accelerator, model) -> None:
+    """Give every process rank 0's buffers (BatchNorm running statistics).
+
+    DDP copies them from rank 0 at each training forward, but each rank's last batch
+    moves its own copy again; evaluation and saving must all see the same model.
+    """
+    if accelerator.num_processes > 1:
+        for buffer in accelerator.unwrap_model(model).buffers():
+            torch.distributed.broadcast(buffer, src=0)
 
 
 def _clip_gradients(accelerator: Accelerator, model, max_grad_norm: float) -> torch.Tensor:

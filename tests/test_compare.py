@@ -106,3 +106,21 @@ def test_compare_segmentation_writes_miou_and_prediction_panel(tmp_path, tiny_di
     assert set(comparison["summary"][str(voc)]) == {"mIoU (own head)", "train runtime (s)"}
     assert (tmp_path / "cmp" / "predictions.png").is_file()
     assert (tmp_path / "cmp" / "report.html").read_text().count("data:image/png;base64,") == 2
+
+
+def test_sweep_refuses_keys_compare_sets_itself():
+    for key in ("seed", "method", "output_dir"):
+        with pytest.raises(ValueError, match=f"--sweep '{key}': compare sets"):
+            parse_sweeps([f"{key}=1,2"])
+
+
+def test_rerun_with_other_settings_is_refused_not_mixed(tmp_path, tiny_dinov2):
+    from grpo_rm.compare import run_comparison
+    from tests.test_training import tiny_config
+
+    base = tiny_config(tiny_dinov2, tmp_path / "cmp", max_train_steps=1, knn_k=[3], probe_epochs=1,
+                       feature_cache_dir=str(tmp_path / "cache"))
+    run_comparison(base, methods=["ce"], seeds=[0])
+    with pytest.raises(ValueError, match=r"trained with other settings \(learning_rate: 0.001 then, 0.01 now\)"):
+        run_comparison(base.with_overrides(learning_rate=0.01), methods=["ce"], seeds=[0])
+    run_comparison(base.with_overrides(disable_tqdm=False), methods=["ce"], seeds=[0])  # bookkeeping only: reused

@@ -40,3 +40,30 @@ def test_cache_key_changes_with_what_changes_the_numbers(tmp_path, tiny_dinov2, 
     assert len(keys) == 5
     augmented = DataArguments(dataset_name=imagefolder, hflip_prob=0.0)
     assert base._cache_file(augmented, "test") == base._cache_file(data, "test")
+
+
+def test_folder_regenerated_in_place_is_not_served_from_cache(tmp_path, tiny_dinov2, imagefolder):
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "tree"
+    shutil.copytree(imagefolder, root)
+    data = DataArguments(dataset_name=str(root))
+    extractor = FeatureExtractor(tiny_dinov2, cache_dir=tmp_path / "cache")
+    assert len(extractor(load_classification_splits(data), "test", data).labels) == 18
+    for i in range(4):
+        Image.new("RGB", (12, 12), (0, 0, 200)).save(root / "val" / "blue" / f"new{i}.png")
+    assert len(extractor(load_classification_splits(data), "test", data).labels) == 22
+
+
+def test_home_relative_model_paths_are_expanded(monkeypatch, tmp_path, tiny_dinov2):
+    import shutil
+
+    from grpo_rm.config import ModelArguments
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(tiny_dinov2, tmp_path / "enc")
+    assert ModelArguments(model_name_or_path="~/enc").model_name_or_path == str(tmp_path / "enc")
+    extractor = FeatureExtractor("~/enc", cache_dir=tmp_path / "cache")
+    assert extractor.preprocessing.image_mean == (0.5, 0.5, 0.5)  # the saved processor, not ImageNet defaults

@@ -32,3 +32,13 @@ def test_frozen_policy_has_no_gradient_runs_in_eval_and_refreshes():
     torch.testing.assert_close(policy(x), first)  # not refreshed yet
     policy.refresh(model)
     torch.testing.assert_close(policy(x), model.eval()(x))
+
+
+def test_frozen_policy_batchnorm_uses_batch_statistics_without_updating():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).train()
+    model[1].running_mean.fill_(5.0)  # far from the batch statistics
+    policy = FrozenPolicy(model)
+    x = torch.randn(16, 3)
+    torch.testing.assert_close(policy(x), model(x))  # the ratio is 1 right after a refresh
+    assert torch.all(policy.model[1].running_mean == 5.0)
+    assert not policy.model[0].training  # everything else stays in eval mode

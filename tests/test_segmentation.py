@@ -125,3 +125,31 @@ def test_saved_predictions_reproduce_the_reported_miou_independently(tmp_path, t
             union[c] += (p | t).sum()
     present = union > 0
     assert reported["eval_mean_iou"] == pytest.approx((intersection[present] / union[present]).mean(), abs=1e-9)
+
+
+def test_slide_stride_larger_than_the_window_is_refused(tiny_dinov2):
+    from grpo_rm.config import ModelArguments
+    from grpo_rm.modeling import build_model
+
+    model = build_model(ModelArguments(model_name_or_path=tiny_dinov2, task="segmentation"), ["a", "b"]).eval()
+    with pytest.raises(ValueError, match="slide_stride 20 must be in"):
+        predict_segmentation(model, torch.randn(3, 16, 48), "slide", stride=20)
+
+
+def test_two_process_segmentation_with_batchnorm_matches_eval(tmp_path, tiny_dinov2):
+    import os
+    import subprocess
+    import sys
+
+    generic = write_generic(tmp_path / "generic")
+    run = tmp_path / "ddp"
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    command = [torchrun, "--nproc_per_node", "2", "-m", "grpo_rm.cli", "train", "--method", "grpo-rm",
+               "--model_name_or_path", tiny_dinov2, "--dataset_name", str(generic), "--output_dir", str(run),
+               "--max_train_steps", "3", "--per_device_train_batch_size", "4", *COMMON]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    reported = json.loads((run / "all_results.json").read_text())
+    assert main(["eval", "--model_name_or_path", str(run), "--output_dir", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "eval_results.json").read_text())["eval_mean_iou"] == reported["eval_mean_iou"]
+    assert len(json.loads((run / "test_predictions" / "index.json").read_text())) == 6

@@ -74,6 +74,8 @@ def _load_voc(root: Path) -> datasets.DatasetDict:
         listing = lists / f"{name}.txt"
         if listing.is_file():
             stems = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+            if not any((root / "SegmentationClass" / f"{stem}.png").is_file() for stem in stems):
+                continue  # VOC's test list ships without masks
             splits[SPLIT_ALIASES.get(name, name)] = _match_masks(root / "JPEGImages", root / "SegmentationClass", stems)
     if "train" not in splits:
         raise ValueError(f"PASCAL VOC folder {root} has no ImageSets/Segmentation/train.txt")
@@ -127,7 +129,7 @@ def load_raw_segmentation(name: str, config_name: Optional[str] = None) -> tuple
     )
 
 
-def decode_mask(value, where: str, reduce_labels: bool = False) -> np.ndarray:
+def decode_mask(value, where: str, reduce_labels: bool = False, ignore_index: int = 255) -> np.ndarray:
     """Class indices of a palette or grayscale mask as int64; RGB colour masks are refused by name."""
     path = value.get("path") if isinstance(value, dict) else None
     mask = decode_image(value, where, kind="mask")
@@ -136,15 +138,15 @@ def decode_mask(value, where: str, reduce_labels: bool = False) -> np.ndarray:
             f"mask {path or where} is a {mask.mode} image; masks must hold class indices (palette or grayscale PNG)"
         )
     array = np.asarray(mask, dtype=np.int64)
-    if reduce_labels:  # ADE20K: 0 is "other", ignored; classes shift down by one
-        array = np.where(array == 0, 255, array - 1)
+    if reduce_labels:  # ADE20K: 0 is "other", ignored; classes shift down by one; 255 stays ignored
+        array = np.where((array == 0) | (array == 255), ignore_index, array - 1)
     return array
 
 
 def _infer_class_names(train: datasets.Dataset, mask_column: str, args: DataArguments) -> list[str]:
     largest = -1
     for index in range(len(train)):
-        values = decode_mask(train[index][mask_column], f"row {index} of train", args.reduce_labels)
+        values = decode_mask(train[index][mask_column], f"row {index} of train", args.reduce_labels, args.ignore_index)
         values = values[values != args.ignore_index]
         if values.size:
             largest = max(largest, int(values.max()))
@@ -171,9 +173,9 @@ def load_segmentation_splits(args: DataArguments) -> SegmentationSplits:
         .cast_column(mask_column, datasets.Image(decode=False))
         for name, split in raw.items()
     })
+    if class_names is None:  # from every training mask, before carving or truncation
+        class_names = _infer_class_names(raw["train"], mask_column, args)
     train, validation, test, validation_source = assign_splits(raw, args)
-    if class_names is None:
-        class_names = _infer_class_names(train, mask_column, args)
     return SegmentationSplits(train, validation, test, class_names, image_column, mask_column, validation_source)
 
 
@@ -198,7 +200,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
         row = self.split[index]
         where = f"row {index} of the {self.name} split"
         image = decode_image(row[self.image_column], where)
-        mask = decode_mask(row[self.mask_column], where, self.reduce_labels)
+        mask = decode_mask(row[self.mask_column], where, self.reduce_labels, self.ignore_index)
         source = row[self.mask_column].get("path") if isinstance(row[self.mask_column], dict) else None
         bad = np.setdiff1d(np.unique(mask), np.append(np.arange(self.num_classes), self.ignore_index))
         if bad.size:

@@ -115,3 +115,11 @@ def test_digits_seg_is_deterministic_with_documented_classes():
     assert first.class_names == ["background"] + [str(d) for d in range(10)]
     assert first.sizes() == {"train": 600, "validation": 100, "test": 200}
     assert first.test[0]["mask"] == second.test[0]["mask"]
+
+
+def test_reduce_labels_uses_the_configured_ignore_index(tmp_path):
+    from grpo_rm.data.segmentation import decode_mask
+
+    path = tmp_path / "m.png"
+    Image.fromarray(np.array([[0, 1, 2, 255]], dtype=np.uint8)).save(path)
+    assert decode_mask({"path": str(path), "bytes": None}, "x", True, 250).tolist() == [[250, 0, 1, 250]]
