@@ -45,7 +45,8 @@ def evaluate_classifier(
         logits, labels = accelerator.gather_for_metrics((logits.float(), labels))
         predictions = logits.argmax(dim=-1)
         correct += (predictions == labels).sum()
-        saved += [{"label": int(t), "prediction": int(p)} for t, p in zip(labels.tolist(), predictions.tolist())]
+        if predictions_dir is not None:  # per-example lists only when they are written
+            saved += [{"label": t, "prediction": p} for t, p in zip(labels.tolist(), predictions.tolist())]
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").double()
         count += labels.numel()
     model.train(was_training)
