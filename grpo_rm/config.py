@@ -16,10 +16,8 @@ from typing import Any, Literal, Optional, Sequence
 import yaml
 from transformers import HfArgumentParser
 
-from .files import write_text_atomic
+from .files import CONFIG_FILE_NAME, write_text_atomic
 from .objective import REWARD_PRESETS, SCALE_REWARDS
-
-CONFIG_FILE_NAME = "run_config.yaml"
 
 
 @dataclass
@@ -28,10 +26,17 @@ class ModelArguments:
         default=None,
         metadata={"help": "Hub id (e.g. facebook/dinov2-small), a save_pretrained directory or a grpo-rm run directory."},
     )
-    task: Literal["classification", "segmentation"] = field(default="classification", metadata={"help": "Task head."})
+    task: str = field(
+        default="image-classification",
+        metadata={"help": "image-classification, image-segmentation (alias semantic-segmentation) or text-classification; "
+                          "classification and segmentation are aliases of the image tasks."},
+    )
     head_type: Literal["linear", "mlp"] = field(default="linear", metadata={"help": "Classification head."})
-    head_input: Literal["cls", "cls+mean"] = field(
-        default="cls", metadata={"help": "Class token alone, or concatenated with the mean patch token (DINOv2 linear eval)."}
+    pooling: Optional[Literal["cls", "mean", "max", "cls+mean"]] = field(
+        default=None,
+        metadata={"help": "What the classification head reads: first (class) token, masked mean or max of the tokens "
+                          "(patch tokens for images), or cls ++ mean (DINOv2 linear eval). Default: the checkpoint's "
+                          "sentence-transformers pooling, else cls."},
     )
     mlp_hidden_dim: Optional[int] = field(default=None, metadata={"help": "MLP head width (default: encoder width)."})
     seg_num_layers: int = field(
@@ -40,6 +45,11 @@ class ModelArguments:
     seg_batchnorm: bool = field(default=True, metadata={"help": "BatchNorm before the segmentation head's 1x1 conv."})
     image_size: Optional[int] = field(
         default=None, metadata={"help": "Input side length; default: the checkpoint's crop size or config image_size."}
+    )
+    max_seq_length: Optional[int] = field(
+        default=None,
+        metadata={"help": "Text: tokens per input after truncation; default: the checkpoint's sentence-transformers "
+                          "max_seq_length, else the tokenizer's and position embeddings' limit."},
     )
     freeze_backbone: bool = field(default=False, metadata={"help": "Train the head only."})
     train_last_n_blocks: Optional[int] = field(
@@ -62,10 +72,16 @@ def expand_user(path: Optional[str]) -> Optional[str]:
 class DataArguments:
     dataset_name: str = field(
         default="digits",
-        metadata={"help": "'digits' (embedded), a hub dataset id, an ImageFolder tree, or a folder of parquet/arrow files."},
+        metadata={"help": "'digits' / 'digits-seg' (embedded), a hub dataset id, an ImageFolder tree, a folder of "
+                          "parquet/arrow/csv/json files or one such file, or a save_to_disk folder."},
     )
     dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Hub dataset configuration name."})
     image_column_name: Optional[str] = field(default=None, metadata={"help": "Image column (default: image or img)."})
+    text_column_names: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Text column, or two for sentence pairs (NLI-style); default: text, sentence, ... "
+                          "(see the README)."},
+    )
     label_column_name: Optional[str] = field(default=None, metadata={"help": "Label column (default: label or labels)."})
     mask_column_name: Optional[str] = field(
         default=None, metadata={"help": "Segmentation mask column (default: mask, annotation, label ...)."}
@@ -93,6 +109,10 @@ class DataArguments:
     )
     hflip_prob: float = field(default=0.5, metadata={"help": "Probability of a horizontal flip in training."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    group_by_length: bool = field(
+        default=False,
+        metadata={"help": "Text: batch examples of similar token length together (less padding; still shuffled)."},
+    )
 
     def __post_init__(self) -> None:
         self.dataset_name = expand_user(self.dataset_name)
@@ -172,8 +192,10 @@ class EvaluationArguments:
         default_factory=lambda: [0.0, 1e-4], metadata={"help": "Softmax-regression weight-decay grid."}
     )
     probe_epochs: int = field(default=100, metadata={"help": "Softmax-regression epochs per grid point."})
-    feature_type: Literal["cls", "cls+mean"] = field(
-        default="cls", metadata={"help": "Frozen feature: class token, or class token ++ mean patch token."}
+    feature_type: Optional[Literal["cls", "mean", "max", "cls+mean"]] = field(
+        default=None,
+        metadata={"help": "Frozen feature's pooling (as --pooling); default: the encoder's (sentence-transformers "
+                          "pooling for text, cls for images)."},
     )
     seg_inference: Literal["whole", "slide"] = field(
         default="whole", metadata={"help": "Segmentation inference: whole image (padded to the patch size) or sliding window."}
@@ -210,6 +232,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":
         """Build from flat keys; an unknown key is an error that lists the valid ones."""
+        values = rename_legacy_keys(values)
         check_keys(values, source)
         sections = {}
         for name, section_cls in SECTIONS.items():
@@ -221,6 +244,13 @@ class RunConfig:
     def from_yaml(cls, path: str | Path) -> "RunConfig":
         """Read a YAML file with the command line's parsing, so ``1e-4`` is a float as in ``--learning_rate 1e-4``."""
         return parse_run_config(["--config", str(path)])
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path) -> "RunConfig":
+        """The configuration a saved run (or its ``best_model/``) was trained with; defaults for a model
+        saved without one."""
+        path = Path(run_dir) / CONFIG_FILE_NAME
+        return cls.from_yaml(path) if path.is_file() else cls()
 
     def to_dict(self) -> dict[str, Any]:
         flat: dict[str, Any] = {}
@@ -252,7 +282,7 @@ def parse_run_config(argv: Sequence[str], prog: str = "grpo-rm train") -> RunCon
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of flat keys; command-line flags override it.")
     file_args: list[str] = []
     if known.config:
-        values = read_yaml(known.config)
+        values = rename_legacy_keys(read_yaml(known.config))
         check_keys(values, known.config)
         file_args = _as_flags(values)
     namespace = parser.parse_args(file_args + rest)
@@ -271,6 +301,14 @@ def _as_flags(values: dict[str, Any]) -> list[str]:
         else:
             flags.append(str(value))
     return flags
+
+
+# Keys renamed since runs were first saved: old run_config.yaml files still load.
+LEGACY_KEYS = {"head_input": "pooling"}
+
+
+def rename_legacy_keys(values: dict[str, Any]) -> dict[str, Any]:
+    return {LEGACY_KEYS.get(key, key): value for key, value in values.items()}
 
 
 def check_keys(values: dict[str, Any], source: str) -> None:

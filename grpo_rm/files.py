@@ -1,4 +1,5 @@
-"""Crash-safe writes: a file is either its old version or its complete new one."""
+"""Names of the files a run directory holds, and crash-safe writes: a file is either its old version
+or its complete new one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,23 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+# A run directory (and best_model/ inside it).
+CONFIG_FILE_NAME = "run_config.yaml"
+HEAD_WEIGHTS_NAME = "head.safetensors"
+HEAD_CONFIG_NAME = "head_config.json"
+PREPROCESSOR_FILE_NAME = "preprocessor_config.json"
+BEST_MODEL_DIR = "best_model"
+METRICS_LOG_NAME = "metrics.jsonl"
+PREDICTIONS_DIR = "test_predictions"
+ALL_RESULTS_NAME = "all_results.json"
+TRAIN_RESULTS_NAME = "train_results.json"
+EVAL_RESULTS_NAME = "eval_results.json"
+REPRESENTATION_RESULTS_NAME = "representation_results.json"
+# sentence-transformers' on-disk contract for a text encoder and its pooling.
+SENTENCE_TRANSFORMERS_MODULES_NAME = "modules.json"
+SENTENCE_BERT_CONFIG_NAME = "sentence_bert_config.json"
+POOLING_DIR = "1_Pooling"
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

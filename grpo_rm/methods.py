@@ -112,8 +112,9 @@ class FrozenPolicy:
     def refresh(self, model: nn.Module) -> None:
         self.model.load_state_dict(model.state_dict())
 
-    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *args: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        """The frozen model's logits for the inputs the training model gets (``**batch["inputs"]``)."""
         with torch.inference_mode():
-            logits = self.model(pixel_values)
+            logits = self.model(*args, **inputs)
         # Inference tensors cannot be saved for backward; a clone is an ordinary tensor.
         return logits.clone()

@@ -1,4 +1,4 @@
-"""Segmentation metrics from a confusion matrix accumulated over a whole split."""
+"""Metrics from a confusion matrix accumulated over a whole split: macro-F1, and mIoU / mAcc / aAcc."""
 
 from __future__ import annotations
 
@@ -31,3 +31,16 @@ def segmentation_scores(confusion: torch.Tensor) -> dict:
         "per_category_iou": [None if torch.isnan(v) else float(v) for v in iou],
         "per_category_accuracy": [None if torch.isnan(v) else float(v) for v in accuracy],
     }
+
+
+def macro_f1(confusion: torch.Tensor) -> float:
+    """Unweighted mean over classes of F1 = 2TP / (2TP + FP + FN), over the classes that occur in the
+    labels or the predictions (as scikit-learn's ``f1_score(average="macro")``)."""
+    confusion = confusion.double()
+    true_positive = confusion.diagonal()
+    in_target, in_prediction = confusion.sum(dim=1), confusion.sum(dim=0)
+    present = (in_target + in_prediction) > 0
+    if not bool(present.any()):
+        return 0.0
+    f1 = 2 * true_positive[present] / (in_target[present] + in_prediction[present])
+    return float(f1.mean())

@@ -15,24 +15,30 @@ from typing import Optional
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, set_seed
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from .config import RunConfig, TrainingArguments
-from .files import write_json_atomic
+from .evaluation import result_metrics
+from .files import (
+    ALL_RESULTS_NAME,
+    BEST_MODEL_DIR,
+    EVAL_RESULTS_NAME,
+    HEAD_CONFIG_NAME,
+    METRICS_LOG_NAME,
+    PREDICTIONS_DIR,
+    REPRESENTATION_RESULTS_NAME,
+    TRAIN_RESULTS_NAME,
+    write_json_atomic,
+)
 from .methods import FrozenPolicy, Method, build_method
-from .modeling import EncoderWithHead, build_model
+from .models import EncoderWithHead
 from .reporting import MetricsLog, tracker_config
 from .representation import evaluate_representation, out_of_distribution_data
 from .runtime import make_accelerator
-from .tasks import build_task, result_metrics
+from .tasks import build_task
 
 logger = logging.getLogger(__name__)
-
-BEST_MODEL_DIR = "best_model"
-METRICS_LOG_NAME = "metrics.jsonl"
-PREDICTIONS_DIR = "test_predictions"
 
 
 def train(config: RunConfig, method: Optional[Method] = None) -> dict:
@@ -56,17 +62,16 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     set_seed(args.seed)
 
     task = build_task(config)
-    model = build_model(config.model, task.class_names)
+    model = task.build_model()
     method = method or build_method(config.objective, ignore_index=task.ignore_index)
-    preprocessing = model.preprocessing
-    train_dataset = task.train_dataset(preprocessing)
-    train_loader = DataLoader(train_dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
-                              num_workers=config.data.dataloader_num_workers)
+    processor = model.processor
+    train_loader = task.train_loader(processor)
+    train_samples = len(train_loader.dataset)
 
-    _freeze_unused_parameters(model)
+    _freeze_unused_parameters(model, task.dummy_inputs(processor))
     optimizer = _build_optimizer(model, args)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    task.setup_evaluation(preprocessing, accelerator)
+    task.setup_evaluation(processor, accelerator)
     # Same seed everywhere until here (identical initial weights, and the sampler's shuffle
     # seed is taken in prepare); from here each process draws its own crops, flips and dropout.
     set_seed(args.seed, device_specific=True)
@@ -86,7 +91,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         config.save(output_dir)
-        logger.info("data: %s (validation from %s)", task.splits.sizes(), task.validation_source)
+        logger.info("data: %s (validation from %s)", task.sizes(), task.validation_source)
     accelerator.init_trackers("tensorboard", config=tracker_config(config.to_dict()))
     metrics_log = MetricsLog(output_dir / METRICS_LOG_NAME, enabled=accelerator.is_main_process)
 
@@ -101,17 +106,15 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
         model.train()
         if old_policy is not None and refresh_every is None:
             old_policy.refresh(unwrapped)
-        for pixel_values, labels in train_loader:
-            loss, metrics = _training_step(
-                accelerator, model, method, old_policy, reference_policy, pixel_values, labels
-            )
+        for batch in train_loader:
+            loss, metrics = _training_step(accelerator, model, method, old_policy, reference_policy, batch)
             grad_norm = _clip_gradients(accelerator, model, args.max_grad_norm)
             optimizer.step()
             if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no step, no schedule
                 scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            batch_samples = labels.shape[0] * accelerator.num_processes
+            batch_samples = batch["labels"].shape[0] * accelerator.num_processes
             samples_seen += batch_samples
             if old_policy is not None and refresh_every is not None and step % refresh_every == 0:
                 old_policy.refresh(unwrapped)
@@ -147,13 +150,13 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
 
     _save(accelerator, model, output_dir, config)
     test = task.evaluate(model, "test", accelerator, not args.disable_tqdm, output_dir / PREDICTIONS_DIR)
-    representation = _evaluate_representation(accelerator, config, preprocessing.image_size)
+    representation = _evaluate_representation(accelerator, config)
     final_epoch = step / steps_per_epoch
     train_results = {
         "epoch": final_epoch,
         "train_loss": loss_sum / max(step, 1),
         "train_runtime": train_runtime,
-        "train_samples": len(train_dataset),
+        "train_samples": train_samples,
         "train_samples_per_second": samples_seen / train_runtime,
         "train_steps_per_second": step / train_runtime,
         "total_steps": step,
@@ -174,36 +177,38 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
             for dataset, r in representation.items()
         }
     if accelerator.is_main_process:
-        write_json_atomic(output_dir / "train_results.json", train_results)
-        write_json_atomic(output_dir / "eval_results.json", eval_results)
+        write_json_atomic(output_dir / TRAIN_RESULTS_NAME, train_results)
+        write_json_atomic(output_dir / EVAL_RESULTS_NAME, eval_results)
         if representation:
-            write_json_atomic(output_dir / "representation_results.json", representation)
-        write_json_atomic(output_dir / "all_results.json", all_results)
+            write_json_atomic(output_dir / REPRESENTATION_RESULTS_NAME, representation)
+        write_json_atomic(output_dir / ALL_RESULTS_NAME, all_results)
     accelerator.wait_for_everyone()
     accelerator.end_training()  # also ends the process group of a distributed run
     return all_results
 
 
-def _evaluate_representation(accelerator: Accelerator, config: RunConfig, image_size: int) -> dict:
+def _evaluate_representation(accelerator: Accelerator, config: RunConfig) -> dict:
     """Frozen-feature kNN and softmax regression of the trained encoder on ``eval_datasets`` (main process)."""
     if not config.evaluation.eval_datasets:
         return {}
     results = {}
     if accelerator.is_main_process:
         datasets = out_of_distribution_data(config.data, config.evaluation.eval_datasets)
-        results = evaluate_representation(config.training.output_dir, datasets, config.evaluation, image_size,
+        results = evaluate_representation(config.training.output_dir, datasets, config.evaluation,
+                                          config.model.image_size, config.model.max_seq_length,
                                           config.training.per_device_eval_batch_size,
                                           show_progress=not config.training.disable_tqdm)
     accelerator.wait_for_everyone()
     return results
 
 
-def _training_step(accelerator, model, method: Method, old_policy, reference_policy, pixel_values, labels):
+def _training_step(accelerator, model, method: Method, old_policy, reference_policy, batch: dict):
+    inputs = batch["inputs"]
     with accelerator.autocast():
-        logits = model(pixel_values)
-        old_logits = old_policy(pixel_values) if old_policy is not None else None
-        ref_logits = reference_policy(pixel_values) if reference_policy is not None else None
-    output = method(logits, labels, old_logits=old_logits, ref_logits=ref_logits)
+        logits = model(**inputs)
+        old_logits = old_policy(**inputs) if old_policy is not None else None
+        ref_logits = reference_policy(**inputs) if reference_policy is not None else None
+    output = method(logits, batch["labels"], old_logits=old_logits, ref_logits=ref_logits)
     accelerator.backward(output.loss)
     return output.loss.detach(), output.metrics
 
@@ -255,7 +260,7 @@ def _postfix(logged: dict) -> dict:
     if "reward" in logged:
         postfix["reward"] = f"{logged['reward']:.3f}"
         postfix["clip"] = f"{logged['clip_ratio/region_mean']:.3f}"
-    postfix["img/s"] = f"{logged['samples_per_second']:.0f}"
+    postfix["samples/s"] = f"{logged['samples_per_second']:.0f}"
     return postfix
 
 
@@ -267,7 +272,7 @@ def _save(accelerator: Accelerator, model, directory: Path, config: RunConfig) -
 
 
 def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    finished = [name for name in ("all_results.json", "head_config.json") if (output_dir / name).exists()]
+    finished = [name for name in (ALL_RESULTS_NAME, HEAD_CONFIG_NAME) if (output_dir / name).exists()]
     if finished and not overwrite:
         raise FileExistsError(
             f"output_dir {output_dir} already holds a trained run ({', '.join(finished)}); "
@@ -275,12 +280,11 @@ def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
         )
 
 
-def _freeze_unused_parameters(model: EncoderWithHead) -> None:
+def _freeze_unused_parameters(model: EncoderWithHead, dummy_inputs: dict) -> None:
     """Freeze trainable parameters that the forward pass never reaches (e.g. DINOv2's mask token),
     which distributed data parallel would otherwise reject."""
-    size = model.preprocessing.image_size
     model.eval()  # no side effects on BatchNorm statistics or random draws
-    model(torch.zeros(1, 3, size, size)).sum().backward()
+    model(**dummy_inputs).sum().backward()
     model.train()
     unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
     for name, param in model.named_parameters():

@@ -18,7 +18,7 @@ from transformers import (  # noqa: E402
     ViTModel,
 )
 
-from grpo_rm.backbones import Preprocessing  # noqa: E402
+from grpo_rm.processing import ImageProcessing as Preprocessing  # noqa: E402
 
 TINY = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, patch_size=4, image_size=16)
 
@@ -105,3 +105,40 @@ def small_dinov2(tmp_path_factory):
     config = Dinov2Config(hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=96,
                           patch_size=4, image_size=32)
     return save_tiny(Dinov2Model(config), tmp_path_factory.mktemp("small-dinov2"), processor=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    from tests.text_fixtures import save_tiny_bert
+
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory):
+    from tests.text_fixtures import save_tiny_distilbert
+
+    return save_tiny_distilbert(tmp_path_factory.mktemp("tiny-distilbert"))
+
+
+@pytest.fixture(scope="session")
+def text_parquet(tmp_path_factory):
+    """train.parquet / test.parquet: 3 learnable topics (sports, food, tech), a ClassLabel column."""
+    from tests.text_fixtures import write_text_dataset
+
+    return write_text_dataset(tmp_path_factory.mktemp("text-parquet"), kind="parquet")
+
+
+@pytest.fixture(scope="session")
+def text_csv(tmp_path_factory):
+    from tests.text_fixtures import write_text_dataset
+
+    return write_text_dataset(tmp_path_factory.mktemp("text-csv"), kind="csv")
+
+
+@pytest.fixture(scope="session")
+def text_pairs(tmp_path_factory):
+    """premise / hypothesis pairs labelled same / different topic."""
+    from tests.text_fixtures import write_text_dataset
+
+    return write_text_dataset(tmp_path_factory.mktemp("text-pairs"), kind="parquet", pair=True)

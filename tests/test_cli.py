@@ -86,3 +86,17 @@ def test_two_process_training_matches_eval(tmp_path, tiny_dinov2):
     assert main(["eval", "--model_name_or_path", str(run), "--output_dir", str(tmp_path / "eval")]) == 0
     evaluated = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
     assert evaluated["eval_accuracy"] == reported["eval_accuracy"]
+
+
+def test_text_demo_writes_table_and_curves(tmp_path, tiny_bert, text_parquet, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--task", "text-classification", "--model_name_or_path", tiny_bert, "--dataset_name",
+                 text_parquet, "--output_dir", str(out), "--num_train_epochs", "1"]) == 0
+    assert "GRPO-RM" in capsys.readouterr().out
+    comparison = json.loads((out / "comparison.json").read_text())
+    table = (out / "comparison.md").read_text()
+    assert "test macro-F1" in table
+    for row in ("frozen", "ce", "grpo-rm"):
+        results = comparison["runs"][row]
+        assert f"| {row} | {results['eval_accuracy']:.4f} | {results['eval_macro_f1']:.4f} |" in table
+    assert (out / "curves.png").stat().st_size > 10_000

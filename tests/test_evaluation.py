@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from grpo_rm.evaluation import evaluate_run
+from grpo_rm.commands import evaluate_run
 from grpo_rm.training import train
 from tests.test_training import tiny_config
 

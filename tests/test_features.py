@@ -1,30 +1,31 @@
 import torch
 
-from grpo_rm.backbones import load_encoder
+from grpo_rm.models import load_encoder
 from grpo_rm.config import DataArguments
-from grpo_rm.data import EvalTransform, load_classification_splits
+from grpo_rm.data import EvalTransform
 from grpo_rm.features import FeatureExtractor
-from grpo_rm.heads import image_features
+from grpo_rm.models import pool
 
 
 def test_features_match_the_encoder_and_are_cached(tmp_path, tiny_dinov2, imagefolder, monkeypatch):
     data = DataArguments(dataset_name=imagefolder)
-    splits = load_classification_splits(data)
     extractor = FeatureExtractor(tiny_dinov2, "cls+mean", cache_dir=tmp_path)
-    first = extractor(splits, "test", data)
+    task = extractor.load_data(data)
+    splits = task.splits
+    first = extractor(task, "test")
     assert first.features.shape == (18, 32) and first.labels.tolist() == splits.test["label"]
     # Independent computation of one row.
     encoder = load_encoder(tiny_dinov2).eval()
     from grpo_rm.data.loading import decode_image
 
-    pixels = EvalTransform(extractor.preprocessing)(decode_image(splits.test[3]["image"], "row 3"))
+    pixels = EvalTransform(extractor.processor)(decode_image(splits.test[3]["image"], "row 3"))
     with torch.no_grad():
-        expected = image_features(encoder(pixels[None]), "cls+mean")[0]
+        expected = pool(encoder(pixels[None]), "cls+mean")[0]
     torch.testing.assert_close(first.features[3], expected, rtol=1e-4, atol=1e-5)
 
     assert len(list(tmp_path.glob("*.safetensors"))) == 1
     monkeypatch.setattr(extractor, "encoder", None)  # a cache hit must not touch the model
-    torch.testing.assert_close(extractor(splits, "test", data).features, first.features)
+    torch.testing.assert_close(extractor(task, "test").features, first.features)
 
 
 def test_cache_key_changes_with_what_changes_the_numbers(tmp_path, tiny_dinov2, imagefolder):
@@ -51,10 +52,10 @@ def test_folder_regenerated_in_place_is_not_served_from_cache(tmp_path, tiny_din
     shutil.copytree(imagefolder, root)
     data = DataArguments(dataset_name=str(root))
     extractor = FeatureExtractor(tiny_dinov2, cache_dir=tmp_path / "cache")
-    assert len(extractor(load_classification_splits(data), "test", data).labels) == 18
+    assert len(extractor(extractor.load_data(data), "test").labels) == 18
     for i in range(4):
         Image.new("RGB", (12, 12), (0, 0, 200)).save(root / "val" / "blue" / f"new{i}.png")
-    assert len(extractor(load_classification_splits(data), "test", data).labels) == 22
+    assert len(extractor(extractor.load_data(data), "test").labels) == 22
 
 
 def test_home_relative_model_paths_are_expanded(monkeypatch, tmp_path, tiny_dinov2):
@@ -66,4 +67,4 @@ def test_home_relative_model_paths_are_expanded(monkeypatch, tmp_path, tiny_dino
     shutil.copytree(tiny_dinov2, tmp_path / "enc")
     assert ModelArguments(model_name_or_path="~/enc").model_name_or_path == str(tmp_path / "enc")
     extractor = FeatureExtractor("~/enc", cache_dir=tmp_path / "cache")
-    assert extractor.preprocessing.image_mean == (0.5, 0.5, 0.5)  # the saved processor, not ImageNet defaults
+    assert extractor.processor.image_mean == (0.5, 0.5, 0.5)  # the saved processor, not ImageNet defaults

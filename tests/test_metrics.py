@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from grpo_rm.metrics import confusion_matrix, segmentation_scores
@@ -27,3 +28,18 @@ def test_class_only_predicted_counts_with_zero_iou():
     assert scores["per_category_iou"] == [0.75, None, None, 0.0]
     assert math.isclose(scores["mean_iou"], 0.375)
     assert scores["per_category_accuracy"] == [0.75, None, None, None]
+
+
+def test_macro_f1_matches_scikit_learn():
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from grpo_rm.metrics import macro_f1
+
+    rng = np.random.default_rng(0)
+    for num_classes in (2, 5):
+        labels = rng.integers(0, num_classes, 200)
+        predictions = np.where(rng.random(200) < 0.6, labels, rng.integers(0, num_classes, 200))
+        predictions[predictions == num_classes - 1] = 0  # a class never predicted counts with F1 0
+        confusion = confusion_matrix(torch.as_tensor(predictions), torch.as_tensor(labels), num_classes, -100)
+        assert macro_f1(confusion) == pytest.approx(f1_score(labels, predictions, average="macro"))

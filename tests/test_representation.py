@@ -1,10 +1,8 @@
 import json
 
 import pytest
-import torch
 
-from grpo_rm.config import DataArguments, EvaluationArguments
-from grpo_rm.data import load_classification_splits
+from grpo_rm.config import DataArguments
 from grpo_rm.features import FeatureExtractor
 from grpo_rm.probes import knn_predict
 from grpo_rm.representation import knn_evaluation, linear_probe_evaluation
@@ -14,10 +12,10 @@ from tests.test_training import tiny_config
 
 def test_knn_evaluation_matches_direct_computation_on_cached_features(tmp_path, tiny_dinov2, imagefolder):
     data = DataArguments(dataset_name=imagefolder)
-    splits = load_classification_splits(data)
     extractor = FeatureExtractor(tiny_dinov2, cache_dir=tmp_path)
-    result = knn_evaluation(extractor, splits, data, [1, 5], 0.1)
-    train_set, test_set = extractor(splits, "train", data), extractor(splits, "test", data)
+    task = extractor.load_data(data)
+    result = knn_evaluation(extractor, task, [1, 5], 0.1)
+    train_set, test_set = extractor(task, "train"), extractor(task, "test")
     for k in (1, 5):
         predictions = knn_predict(train_set.features, train_set.labels, test_set.features, 3, [k], 0.1)[k]
         assert result["knn_accuracy"][str(k)] == pytest.approx((predictions == test_set.labels).float().mean().item())
@@ -27,9 +25,8 @@ def test_knn_evaluation_matches_direct_computation_on_cached_features(tmp_path, 
 
 def test_linear_probe_records_grid_and_selection(tmp_path, tiny_dinov2, imagefolder):
     data = DataArguments(dataset_name=imagefolder)
-    splits = load_classification_splits(data)
     extractor = FeatureExtractor(tiny_dinov2, cache_dir=tmp_path)
-    result = linear_probe_evaluation(extractor, splits, data, [0.01, 0.1], [0.0], epochs=5)
+    result = linear_probe_evaluation(extractor, extractor.load_data(data), [0.01, 0.1], [0.0], epochs=5)
     assert len(result["grid"]) == 2
     assert result["linear_probe_accuracy"] == result["selected"]["test_accuracy"]
     assert result["protocol"]["learning_rates"] == [0.01, 0.1] and "validation" in result["protocol"]["selection"]
@@ -49,8 +46,8 @@ def test_results_name_the_cached_feature_files(tmp_path, tiny_dinov2, imagefolde
     from safetensors.torch import load_file
 
     data = DataArguments(dataset_name=imagefolder)
-    splits = load_classification_splits(data)
-    result = knn_evaluation(FeatureExtractor(tiny_dinov2, cache_dir=tmp_path), splits, data, [3], 0.07)
+    extractor = FeatureExtractor(tiny_dinov2, cache_dir=tmp_path)
+    result = knn_evaluation(extractor, extractor.load_data(data), [3], 0.07)
     stored = {name: load_file(path) for name, path in result["protocol"]["feature_files"].items()}
     predictions = knn_predict(stored["train"]["features"], stored["train"]["labels"], stored["test"]["features"], 3, [3])
     assert result["knn_accuracy"]["3"] == pytest.approx((predictions[3] == stored["test"]["labels"]).float().mean().item())

@@ -1,4 +1,4 @@
-"""Labelled image data from the embedded default, the hub, or local folders, as train/validation/test.
+"""Labelled data (images or texts) from the embedded default, the hub, or local files, as train/validation/test.
 
 Every source becomes a ``datasets.DatasetDict``; labels become indices into one list
 of class names shared by all splits. Images are decoded lazily by ``ImageDataset`` so
@@ -27,13 +27,16 @@ LABEL_COLUMNS = ("label", "labels", "fine_label")
 SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation"}
 
 
+LOCAL_FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow", ".csv": "csv", ".json": "json", ".jsonl": "json"}
+
+
 @dataclass
 class ClassificationSplits:
     train: datasets.Dataset
     validation: datasets.Dataset
     test: datasets.Dataset
     class_names: list[str]
-    image_column: str
+    input_columns: list[str]  # the image column, or one or two text columns
     label_column: str
     validation_source: str  # where the validation split came from, recorded in results
 
@@ -42,7 +45,8 @@ class ClassificationSplits:
 
 
 def load_raw_dataset(name: str, config_name: Optional[str] = None) -> datasets.DatasetDict:
-    """The embedded ``digits``, a local folder (ImageFolder, parquet/arrow files, save_to_disk), or a hub id."""
+    """The embedded ``digits``, a local folder (ImageFolder, parquet/arrow/csv/json files, save_to_disk), one
+    such file (its rows are the train split), or a hub id."""
     if name == DIGITS_NAME:
         return load_digits_dataset()
     path = Path(name).expanduser()
@@ -59,7 +63,11 @@ def load_raw_dataset(name: str, config_name: Optional[str] = None) -> datasets.D
 
 def _load_local(path: Path) -> datasets.DatasetDict:
     if not path.is_dir():
-        raise ValueError(f"dataset path {path} is a file; pass the folder that holds the splits")
+        builder = LOCAL_FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise ValueError(f"dataset file {path} is not one of {sorted(LOCAL_FILE_BUILDERS)}; pass such a file or "
+                             "the folder that holds the splits")
+        return datasets.load_dataset(builder, data_files={"train": str(path)})
     if (path / "dataset_dict.json").is_file():
         return _rename_splits(datasets.load_from_disk(str(path)))
     try:
@@ -68,8 +76,8 @@ def _load_local(path: Path) -> datasets.DatasetDict:
     except (FileNotFoundError, ValueError) as error:
         raise ValueError(
             f"{path} is not a dataset folder ({error}); expected an ImageFolder tree (train/ and test/ or val/ "
-            "with one subfolder per class), train.parquet/test.parquet (or .arrow, or data/train-*.parquet), "
-            "or a save_to_disk folder"
+            "with one subfolder per class), train.parquet/test.parquet (or .arrow, .csv, .json/.jsonl, or "
+            "data/train-*.parquet), or a save_to_disk folder"
         ) from error
     return _rename_splits(raw)
 
@@ -78,7 +86,7 @@ def _rename_splits(raw: datasets.DatasetDict) -> datasets.DatasetDict:
     return datasets.DatasetDict({SPLIT_ALIASES.get(name, name): split for name, split in raw.items()})
 
 
-def _pick_column(split: datasets.Dataset, requested: Optional[str], candidates, kind: str) -> str:
+def pick_column(split: datasets.Dataset, requested: Optional[str], candidates, kind: str) -> str:
     if requested is not None:
         if requested not in split.column_names:
             raise ValueError(f"{kind} column {requested!r} not found; the dataset has columns {split.column_names}")
@@ -103,7 +111,9 @@ def _class_names(raw: datasets.DatasetDict, label_column: str) -> tuple[list[str
         unknown = {v for split in raw.values() for v in split.unique(label_column)} - set(index)
         if unknown:
             raise ValueError(f"label values {sorted(unknown)[:5]} appear outside train in column {label_column!r}")
-        return names, raw.map(lambda row: {label_column: index[row[label_column]]})
+        # A cast (not a map: datasets keeps a string column's type through map) also makes the
+        # column a ClassLabel, so that validation carving is stratified as for ClassLabel data.
+        return names, raw.cast_column(label_column, datasets.ClassLabel(names=names))
     if all(isinstance(v, int) for v in values):
         return [str(i) for i in range(max(values) + 1)], raw
     raise ValueError(f"label column {label_column!r} must hold integers, strings or a ClassLabel")
@@ -143,21 +153,27 @@ def _keep_classes(raw, label_column, class_names, keep):
     return raw.cast_column(label_column, datasets.ClassLabel(names=list(keep))), list(keep)
 
 
-def load_classification_splits(args: DataArguments) -> ClassificationSplits:
+def load_labelled_splits(args: DataArguments, pick_inputs: Callable[[datasets.Dataset], list[str]],
+                         prepare: Callable[[datasets.DatasetDict, list[str]], datasets.DatasetDict] = lambda raw, _: raw,
+                         ) -> ClassificationSplits:
     """Train, validation and test splits with one list of class names.
 
-    test: the ``test`` split, else ``validation``, else carved from train.
-    validation: a ``validation`` split that is not already the test split, else
+    ``pick_inputs(train)`` names the input columns (an image, or texts); ``prepare`` adapts them
+    (e.g. leaves images undecoded). test: the ``test`` split, else ``validation``, else carved
+    from train. validation: a ``validation`` split that is not already the test split, else
     ``train_val_split`` of train (stratified), else (``train_val_split: 0``) the test split.
     Carving and ``max_*_samples`` use ``data_seed`` so every run sees the same data.
     """
     raw = load_raw_dataset(args.dataset_name, args.dataset_config_name)
     if "train" not in raw:
         raise ValueError(f"dataset {args.dataset_name!r} has no train split (it has {list(raw)})")
-    image_column = _pick_column(raw["train"], args.image_column_name, IMAGE_COLUMNS, "image")
-    label_column = _pick_column(raw["train"], args.label_column_name, LABEL_COLUMNS, "label")
+    input_columns = pick_inputs(raw["train"])
+    label_column = pick_column(raw["train"], args.label_column_name, LABEL_COLUMNS, "label")
+    if label_column in input_columns:
+        raise ValueError(f"column {label_column!r} of {args.dataset_name} cannot be both an input and the label; "
+                         "name the label column with --label_column_name")
     raw = datasets.DatasetDict(
-        {name: split.select_columns([image_column, label_column]) for name, split in raw.items()}
+        {name: split.select_columns([*input_columns, label_column]) for name, split in raw.items()}
     )
     class_names, raw = _class_names(raw, label_column)
     raw = _drop_unlabelled_splits(raw, label_column)
@@ -167,9 +183,18 @@ def load_classification_splits(args: DataArguments) -> ClassificationSplits:
     if len(class_names) < 2:
         raise ValueError(f"dataset {args.dataset_name!r} has {len(class_names)} class(es) {class_names}; "
                          "classification needs at least 2")
-    raw = raw.cast_column(image_column, datasets.Image(decode=False))
+    raw = prepare(raw, input_columns)
     train, validation, test, validation_source = assign_splits(raw, args, stratify_column=label_column)
-    return ClassificationSplits(train, validation, test, class_names, image_column, label_column, validation_source)
+    return ClassificationSplits(train, validation, test, class_names, input_columns, label_column, validation_source)
+
+
+def load_classification_splits(args: DataArguments) -> ClassificationSplits:
+    """Labelled images: one image column, decoded lazily."""
+    return load_labelled_splits(
+        args,
+        lambda train: [pick_column(train, args.image_column_name, IMAGE_COLUMNS, "image")],
+        lambda raw, columns: raw.cast_column(columns[0], datasets.Image(decode=False)),
+    )
 
 
 def assign_splits(raw: datasets.DatasetDict, args: DataArguments, stratify_column: Optional[str] = None):
@@ -230,13 +255,12 @@ def decode_image(value, where: str, kind: str = "image") -> Image.Image:
 class ImageDataset(torch.utils.data.Dataset):
     """(pixel_values, label) pairs from one split, transformed on access."""
 
-    def __init__(self, split: datasets.Dataset, image_column: str, label_column: str,
-                 transform: Callable[[Image.Image], torch.Tensor], name: str):
-        self.split = split
-        self.image_column = image_column
-        self.label_column = label_column
+    def __init__(self, splits: ClassificationSplits, split: str, transform: Callable[[Image.Image], torch.Tensor]):
+        self.split = getattr(splits, split)
+        self.image_column = splits.input_columns[0]
+        self.label_column = splits.label_column
         self.transform = transform
-        self.name = name
+        self.name = split
 
     def __len__(self) -> int:
         return len(self.split)
@@ -245,3 +269,11 @@ class ImageDataset(torch.utils.data.Dataset):
         row = self.split[index]
         image = decode_image(row[self.image_column], f"row {index} of the {self.name} split")
         return self.transform(image), row[self.label_column]
+
+
+def same_dataset(first: str, second: str) -> bool:
+    """Whether two dataset names denote the same data (``data/x``, ``./data/x/`` and ``/abs/data/x`` do)."""
+    paths = [Path(name).expanduser() for name in (first, second)]
+    if all(path.exists() for path in paths):
+        return paths[0].resolve() == paths[1].resolve()
+    return first == second

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..backbones import Preprocessing
+from ..processing import ImageProcessing
 
 
 def to_normalized_tensor(image: Image.Image, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -67,7 +67,7 @@ class TrainTransform:
 
     def __init__(
         self,
-        preprocessing: Preprocessing,
+        preprocessing: ImageProcessing,
         scale: Sequence[float] = (0.08, 1.0),
         ratio: Sequence[float] = (3 / 4, 4 / 3),
         hflip_prob: float = 0.5,
@@ -92,7 +92,7 @@ class TrainTransform:
 class EvalTransform:
     """Resize the shorter side to ``image_size / crop_pct``, center-crop, normalise."""
 
-    def __init__(self, preprocessing: Preprocessing):
+    def __init__(self, preprocessing: ImageProcessing):
         self.preprocessing = preprocessing
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
@@ -115,7 +115,7 @@ class SegmentationTrainTransform:
     resized with nearest-neighbour and never normalised.
     """
 
-    def __init__(self, preprocessing: Preprocessing, scale_range: Sequence[float] = (0.5, 2.0),
+    def __init__(self, preprocessing: ImageProcessing, scale_range: Sequence[float] = (0.5, 2.0),
                  hflip_prob: float = 0.5, ignore_index: int = 255):
         self.preprocessing = preprocessing
         self.scale_range = tuple(scale_range)
@@ -151,7 +151,7 @@ class SegmentationEvalTransform:
     """Resize the image's shorter side to ``image_size`` (aspect kept); the mask keeps its full resolution,
     so metrics are computed on the original labels."""
 
-    def __init__(self, preprocessing: Preprocessing):
+    def __init__(self, preprocessing: ImageProcessing):
         self.preprocessing = preprocessing
 
     def __call__(self, image: Image.Image, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

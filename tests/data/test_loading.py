@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grpo_rm.backbones import Preprocessing
+from grpo_rm.processing import ImageProcessing as Preprocessing
 from grpo_rm.config import DataArguments
 from grpo_rm.data import EvalTransform, ImageDataset, load_classification_splits
 from grpo_rm.data.digits import load_digits_dataset
@@ -26,7 +26,7 @@ def test_imagefolder_with_val_uses_val_as_test_and_carves_validation(imagefolder
     assert splits.class_names == ["blue", "green", "red"]
     assert splits.sizes() == {"train": 36, "validation": 12, "test": 18}
     assert splits.validation_source == "0.25 of train"
-    dataset = ImageDataset(splits.test, splits.image_column, splits.label_column, EvalTransform(Preprocessing(8)), "test")
+    dataset = ImageDataset(splits, "test", EvalTransform(Preprocessing(8)))
     pixels, label = dataset[0]
     assert pixels.shape == (3, 8, 8) and 0 <= label < 3
 
@@ -84,7 +84,7 @@ def test_corrupt_image_is_named(tmp_path, imagefolder):
     shutil.copytree(imagefolder, root)
     (root / "val" / "red" / "0.png").write_bytes(b"not a png")
     splits = load_classification_splits(DataArguments(dataset_name=str(root)))
-    dataset = ImageDataset(splits.test, splits.image_column, splits.label_column, EvalTransform(Preprocessing(8)), "test")
+    dataset = ImageDataset(splits, "test", EvalTransform(Preprocessing(8)))
     with pytest.raises(ValueError, match=r"cannot read image .*val/red/0\.png"):
         for index in range(len(dataset)):
             dataset[index]

@@ -1,4 +1,3 @@
-import shutil
 
 import datasets
 import numpy as np
@@ -6,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from grpo_rm.backbones import Preprocessing
+from grpo_rm.processing import ImageProcessing as Preprocessing
 from grpo_rm.config import DataArguments
 from grpo_rm.data.segmentation import VOC_CLASSES, SegmentationDataset, load_segmentation_splits
 from grpo_rm.data.transforms import SegmentationEvalTransform, SegmentationTrainTransform

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from grpo_rm.backbones import Preprocessing
+from grpo_rm.processing import ImageProcessing as Preprocessing
 from grpo_rm.data.transforms import EvalTransform, TrainTransform, random_resized_crop_box
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from grpo_rm.backbones import Preprocessing, load_encoder
+from grpo_rm.models import load_encoder
+from grpo_rm.processing import ImageProcessing as Preprocessing
 
 
 @pytest.mark.parametrize("fixture", ["tiny_dinov2", "tiny_dinov2_registers", "tiny_vit"])
@@ -16,10 +17,10 @@ def test_class_and_patch_tokens(fixture, request):
     hidden = AutoModel.from_pretrained(path)(pixel_values=pixels, interpolate_pos_encoding=True).last_hidden_state
     registers = getattr(encoder.config, "num_register_tokens", 0)
     assert output.grid_size == (4, 6)
-    assert output.patch_tokens.shape == (2, 24, 16)
+    assert output.tokens.shape == (2, 24, 16)
     torch.testing.assert_close(output.cls_token, hidden[:, 0])
     # Registers sit between the class token and the patches and must never be patch tokens.
-    torch.testing.assert_close(output.patch_tokens, hidden[:, 1 + registers:])
+    torch.testing.assert_close(output.tokens, hidden[:, 1 + registers:])
 
 
 def test_register_tokens_are_excluded(tiny_dinov2_registers):
@@ -31,7 +32,7 @@ def test_register_tokens_are_excluded(tiny_dinov2_registers):
     output = encoder(pixels)
     registers = hidden[:, 1:5]
     for register in registers[0]:
-        assert not any(torch.allclose(register, patch) for patch in output.patch_tokens[0])
+        assert not any(torch.allclose(register, patch) for patch in output.tokens[0])
 
 
 def test_image_size_not_multiple_of_patch_names_nearest(tiny_dinov2):

@@ -10,7 +10,7 @@ from grpo_rm.cli import main
 from grpo_rm.config import DataArguments
 from grpo_rm.data.segmentation import decode_mask, load_segmentation_splits
 from grpo_rm.evaluation import predict_segmentation
-from grpo_rm.modeling import EncoderWithHead
+from grpo_rm.models import EncoderWithHead
 from tests.seg_fixtures import write_generic, write_voc
 
 COMMON = ["--task", "segmentation", "--report_to", "none", "--disable_tqdm", "--image_size", "32",
@@ -64,7 +64,7 @@ def test_voc_folder_trains_and_generic_folder_evaluates(tmp_path, tiny_dinov2):
 
 def test_inference_modes(tmp_path, tiny_dinov2):
     from grpo_rm.config import ModelArguments
-    from grpo_rm.modeling import build_model
+    from grpo_rm.tasks import build_model
 
     model = build_model(ModelArguments(model_name_or_path=tiny_dinov2, task="segmentation"), ["a", "b", "c"]).eval()
     with torch.no_grad():
@@ -76,7 +76,7 @@ def test_inference_modes(tmp_path, tiny_dinov2):
         slide = predict_segmentation(model, odd, "slide", stride=4)
         assert slide.shape == (3, 18, 30) and torch.isfinite(slide).all()
         # Windows start at rows {0, 2} and columns {0, 4, 8, 12, 14}: only the first covers rows 0-1, columns 0-3.
-        corner = model(odd[None, :, :16, :16])[0]
+        corner = model(pixel_values=odd[None, :, :16, :16])[0]
         torch.testing.assert_close(slide[:, :2, :4], corner[:, :2, :4])
 
 
@@ -94,14 +94,14 @@ def test_visualize_writes_a_panel(tmp_path, tiny_dinov2):
 
     panel = Image.open(tmp_path / "vis" / "predictions.png")
     assert panel.width > 4 * 150 and panel.height > 2 * 150  # 4 columns (input, truth, 2 runs), 2 rows
-    with pytest.raises(ValueError, match="classification model"):
-        from grpo_rm.evaluation import visualize_runs
+    with pytest.raises(ValueError, match="visualize shows segmentation predictions"):
+        from grpo_rm.commands import visualize_runs
         from grpo_rm.training import train
         from tests.test_training import tiny_config
 
         train(tiny_config(tiny_dinov2, tmp_path / "cls", max_train_steps=1))
         visualize_runs([str(tmp_path / "cls")], None, str(tmp_path / "vis2"))
-    assert EncoderWithHead.from_pretrained(runs[0]).task == "segmentation"
+    assert EncoderWithHead.from_pretrained(runs[0]).task == "image-segmentation"
 
 
 def test_saved_predictions_reproduce_the_reported_miou_independently(tmp_path, tiny_dinov2):
@@ -129,7 +129,7 @@ def test_saved_predictions_reproduce_the_reported_miou_independently(tmp_path, t
 
 def test_slide_stride_larger_than_the_window_is_refused(tiny_dinov2):
     from grpo_rm.config import ModelArguments
-    from grpo_rm.modeling import build_model
+    from grpo_rm.tasks import build_model
 
     model = build_model(ModelArguments(model_name_or_path=tiny_dinov2, task="segmentation"), ["a", "b"]).eval()
     with pytest.raises(ValueError, match="slide_stride 20 must be in"):

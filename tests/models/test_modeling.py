@@ -5,18 +5,19 @@ import torch
 from transformers import AutoModel
 
 from grpo_rm.config import ModelArguments
-from grpo_rm.modeling import EncoderWithHead, build_model
+from grpo_rm.models import EncoderWithHead
+from grpo_rm.tasks import build_model
 
 
 def test_save_and_load_round_trip(tmp_path, tiny_dinov2):
-    model = build_model(ModelArguments(model_name_or_path=tiny_dinov2, head_type="mlp", head_input="cls+mean"),
+    model = build_model(ModelArguments(model_name_or_path=tiny_dinov2, head_type="mlp", pooling="cls+mean"),
                              ["a", "b", "c"])
     model.save_pretrained(tmp_path / "run")
     loaded = EncoderWithHead.from_pretrained(tmp_path / "run")
     pixels = torch.randn(2, 3, 16, 16)
-    torch.testing.assert_close(loaded.eval()(pixels), model.eval()(pixels))
+    torch.testing.assert_close(loaded.eval()(pixel_values=pixels), model.eval()(pixel_values=pixels))
     assert loaded.class_names == ["a", "b", "c"]
-    assert loaded.preprocessing == model.preprocessing
+    assert loaded.processor == model.processor
     # The directory is also a plain transformers encoder checkpoint.
     encoder = AutoModel.from_pretrained(tmp_path / "run")
     assert encoder.config.id2label == {0: "a", 1: "b", 2: "c"}
@@ -64,4 +65,4 @@ def test_checkpoint_saved_in_bfloat16_trains_in_float32(tmp_path):
     Dinov2Model(Dinov2Config(**TINY)).to(torch.bfloat16).save_pretrained(tmp_path)
     model = build_model(ModelArguments(model_name_or_path=str(tmp_path)), ["a", "b"])
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert model(torch.randn(1, 3, 16, 16)).dtype == torch.float32
+    assert model(pixel_values=torch.randn(1, 3, 16, 16)).dtype == torch.float32

@@ -1,54 +1,36 @@
-"""Task heads on top of an encoder's tokens."""
+"""Task heads on top of an encoder's output: one vector per input (classification), or per pixel."""
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import EncoderOutput
+from .encoders import POOLING_MODES, EncoderOutput, pool, pooled_dim
 
-HeadInput = Literal["cls", "cls+mean"]
-HEAD_INPUTS = ("cls", "cls+mean")
 HEAD_TYPES = ("linear", "mlp")
 
 
-def image_features(output: EncoderOutput, head_input: HeadInput) -> torch.Tensor:
-    """One vector per image: the class token, or class token ++ mean patch token as in DINOv2's linear eval."""
-    if head_input == "cls":
-        return output.cls_token
-    if head_input == "cls+mean":
-        return torch.cat([output.cls_token, output.patch_tokens.mean(dim=1)], dim=-1)
-    raise ValueError(f"head_input={head_input!r} is not one of {HEAD_INPUTS}")
-
-
-def feature_dim(hidden_size: int, head_input: HeadInput) -> int:
-    return 2 * hidden_size if head_input == "cls+mean" else hidden_size
-
-
 class ClassificationHead(nn.Module):
-    """Linear (default) or one-hidden-layer MLP classifier on pooled image features."""
+    """Linear (default) or one-hidden-layer MLP classifier on the pooled encoder output."""
 
-    def __init__(
-        self,
-        hidden_size: int,
-        num_labels: int,
-        head_type: str = "linear",
-        head_input: HeadInput = "cls",
-        mlp_hidden_dim: Optional[int] = None,
-    ):
+    kind = "classification"
+    num_layers = 1  # encoder layers the head reads
+
+    def __init__(self, hidden_size: int, num_labels: int, head_type: str = "linear", pooling: str = "cls",
+                 mlp_hidden_dim: Optional[int] = None):
         super().__init__()
         if head_type not in HEAD_TYPES:
             raise ValueError(f"head_type={head_type!r} is not one of {HEAD_TYPES}")
-        if head_input not in HEAD_INPUTS:
-            raise ValueError(f"head_input={head_input!r} is not one of {HEAD_INPUTS}")
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"pooling={pooling!r} is not one of {POOLING_MODES}")
         self.head_type = head_type
-        self.head_input = head_input
+        self.pooling = pooling
         self.hidden_size = hidden_size
         self.num_labels = num_labels
-        in_features = feature_dim(hidden_size, head_input)
+        in_features = pooled_dim(hidden_size, pooling)
         if head_type == "linear":
             self.mlp_hidden_dim = None
             self.layers = nn.Linear(in_features, num_labels)
@@ -62,20 +44,23 @@ class ClassificationHead(nn.Module):
             )
 
     def forward(self, output: EncoderOutput) -> torch.Tensor:
-        return self.layers(image_features(output, self.head_input))
-
-    num_layers = 1  # encoder layers the head reads
+        return self.layers(pool(output, self.pooling))
 
     def settings(self) -> dict:
         """Everything needed to rebuild this head, as saved in ``head_config.json``."""
         return {
-            "task": "classification",
+            "head": self.kind,
             "head_type": self.head_type,
-            "head_input": self.head_input,
+            "pooling": self.pooling,
             "hidden_size": self.hidden_size,
             "num_labels": self.num_labels,
             "mlp_hidden_dim": self.mlp_hidden_dim,
         }
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "ClassificationHead":
+        return cls(settings["hidden_size"], settings["num_labels"], settings["head_type"], settings["pooling"],
+                   settings["mlp_hidden_dim"])
 
 
 class SegmentationHead(nn.Module):
@@ -83,11 +68,13 @@ class SegmentationHead(nn.Module):
 
     Patch tokens on their h x w grid (concatenated over the last ``num_layers`` layers)
     go through BatchNorm (optional) and a 1x1 conv to C logits, which are bilinearly
-    upsampled to the requested size. BatchNorm in eval mode and the 1x1 conv are
+    upsampled to the input's size. BatchNorm in eval mode and the 1x1 conv are
     per-pixel affine maps, so this equals upsampling the tokens first and projecting
     after, at a fraction of the memory; in training BatchNorm's batch statistics come
     from the patch grid rather than the upsampled one.
     """
+
+    kind = "segmentation"
 
     def __init__(self, hidden_size: int, num_labels: int, num_layers: int = 1, batchnorm: bool = True):
         super().__init__()
@@ -103,22 +90,31 @@ class SegmentationHead(nn.Module):
         nn.init.normal_(self.classifier.weight, std=0.01)
         nn.init.zeros_(self.classifier.bias)
 
-    def forward(self, output: EncoderOutput, size: tuple[int, int]) -> torch.Tensor:
-        tokens = output.layer_patch_tokens if self.num_layers > 1 else [output.patch_tokens]
+    def forward(self, output: EncoderOutput) -> torch.Tensor:
+        if output.grid_size is None:
+            raise ValueError("the segmentation head needs an image encoder's patch grid")
+        tokens = output.layer_tokens if self.num_layers > 1 else [output.tokens]
         if tokens is None or len(tokens) != self.num_layers:
             raise ValueError(f"the head needs patch tokens of {self.num_layers} layers")
         grid = torch.cat(tokens, dim=-1).transpose(1, 2).reshape(
             tokens[0].shape[0], -1, *output.grid_size
         ).contiguous()
         logits = self.classifier(self.norm(grid))
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return F.interpolate(logits, size=output.input_size, mode="bilinear", align_corners=False)
 
     def settings(self) -> dict:
         return {
-            "task": "segmentation",
+            "head": self.kind,
             "head_type": "linear",
             "hidden_size": self.hidden_size,
             "num_labels": self.num_labels,
             "num_layers": self.num_layers,
             "batchnorm": self.batchnorm,
         }
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "SegmentationHead":
+        return cls(settings["hidden_size"], settings["num_labels"], settings["num_layers"], settings["batchnorm"])
+
+
+HEADS = {head.kind: head for head in (ClassificationHead, SegmentationHead)}

@@ -1,0 +1,23 @@
+"""Encoders (vision and text), pooling, heads, and encoder + head as one saveable model."""
+
+from .encoders import POOLING_MODES, Encoder, EncoderOutput, pool, resolve_model_name
+from .heads import ClassificationHead, SegmentationHead
+from .modeling import EncoderWithHead, assemble_model, load_encoder, read_head_config
+from .text import TextEncoder
+from .vision import VisionEncoder
+
+__all__ = [
+    "POOLING_MODES",
+    "ClassificationHead",
+    "Encoder",
+    "EncoderOutput",
+    "EncoderWithHead",
+    "SegmentationHead",
+    "TextEncoder",
+    "VisionEncoder",
+    "assemble_model",
+    "load_encoder",
+    "pool",
+    "read_head_config",
+    "resolve_model_name",
+]

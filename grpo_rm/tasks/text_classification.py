@@ -1,0 +1,51 @@
+"""Text classification (one text, or a pair): any transformers text encoder, pooled, with a linear head.
+
+Batches are tokenized per batch and padded to their longest text (dynamic padding);
+``group_by_length`` batches texts of similar length together, as HF Trainer's option does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from ..data import TextDataset, load_text_classification_splits
+from ..processing import TextProcessing
+from .base import ClassificationTask
+
+
+class TextClassificationTask(ClassificationTask):
+    name = "text-classification"
+    aliases = ("sentence-classification",)
+    modality = "text"
+
+    def load_splits(self):
+        return load_text_classification_splits(self.config.data)
+
+    def dataset(self, split: str, processor: TextProcessing, train: bool = False) -> TextDataset:
+        return TextDataset(self.splits, split)
+
+    def collate(self, processor: TextProcessing):
+        def collate(examples: list) -> dict:
+            texts, labels = zip(*examples)
+            columns = list(zip(*texts))  # one tuple of strings per text column
+            inputs = processor(columns[0], columns[1] if len(columns) > 1 else None)
+            return {"inputs": inputs, "labels": torch.tensor(labels)}
+
+        return collate
+
+    def dummy_inputs(self, processor: TextProcessing) -> dict[str, torch.Tensor]:
+        pair = ["a sentence"] if len(self.splits.input_columns) > 1 else None
+        return processor(["a sentence"], pair)
+
+    def train_loader(self, processor: TextProcessing) -> DataLoader:
+        if not self.config.data.group_by_length:
+            return super().train_loader(processor)
+        dataset = self.dataset("train", processor, train=True)
+        batch_size = self.config.training.per_device_train_batch_size
+        # Random megabatches of 50 batches, each sorted by length: shuffled, yet little padding.
+        sampler = LengthGroupedSampler(batch_size, lengths=processor.lengths(*dataset.texts()),
+                                       generator=torch.Generator().manual_seed(self.config.training.seed))
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                          num_workers=self.config.data.dataloader_num_workers, collate_fn=self.collate(processor))
