@@ -11,6 +11,7 @@ Nothing here knows about models, configs or files.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple, Union
 
 import torch
@@ -121,8 +122,9 @@ def grpo_rm_loss(
     valid_targets = flat_targets[valid]
     num_queries = valid_targets.numel()
     if num_queries == 0:
-        # Multiplying keeps the graph connected so every rank still runs backward (DDP).
-        zero = logits.sum().float() * 0.0
+        # Multiplying keeps the graph connected so every rank still runs backward (DDP). Summing in
+        # float32 matters: a half sum overflows (eight fp16 logits of 1e4) and inf * 0 is NaN.
+        zero = logits.sum(dtype=torch.float32) * 0.0
         metrics = {name: zero.detach() for name in _metric_names(beta)}
         return LossOutput(zero, metrics)
 
@@ -130,7 +132,14 @@ def grpo_rm_loss(
     rewards = compute_rewards(old_probs, valid_targets, reward, uniformity_weight)
     advantages = group_advantages(rewards, scale_rewards)
 
-    ratio = torch.exp(logp - old_logp)
+    # Where A >= 0 the term min(rho*A, clip(rho)*A) = A*min(rho, 1+eps) does not depend on rho above
+    # 1+eps, so log rho is capped there (at a point still above the clip). Without the cap an old
+    # probability near 0 overflows rho to inf, and inf*0 turns the zero gradient of that clipped
+    # term (exp's backward) or the term itself (A = 0) into NaN. Values, gradients and clip metrics
+    # are unchanged wherever rho was finite. With A < 0 a huge rho is the method's own (unbounded) term.
+    log_ratio = logp - old_logp
+    log_ratio = torch.where(advantages >= 0, log_ratio.clamp(max=math.log1p(epsilon) + 1.0), log_ratio)
+    ratio = torch.exp(log_ratio)
     clipped_ratio = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon)
     surrogate = torch.minimum(ratio * advantages, clipped_ratio * advantages).mean(dim=-1)
 
@@ -187,7 +196,7 @@ def cross_entropy_loss(
     flat_logits, flat_targets = _flatten_queries(logits, targets)
     valid = _valid_query_mask(flat_targets, flat_logits.shape[-1], ignore_index)
     if not bool(valid.any()):
-        zero = logits.sum().float() * 0.0
+        zero = logits.sum(dtype=torch.float32) * 0.0  # a half-precision sum can overflow, and inf * 0 is NaN
         return LossOutput(zero, {"entropy": zero.detach()})
     valid_logits = flat_logits[valid].float()
     loss = F.cross_entropy(valid_logits, flat_targets[valid], label_smoothing=label_smoothing)
