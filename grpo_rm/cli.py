@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Optional, Sequence
+
 
 from .config import parse_run_config
 
@@ -195,20 +197,39 @@ def _quiet_libraries() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _error_line(error: BaseException) -> str:
+    """The error's message on one line; the traceback is for ``--debug``."""
+    text = str(error)
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        # A DataLoader worker's error carries the worker's traceback; its last line is the error itself.
+        text = text.rstrip().splitlines()[-1].split(": ", 1)[-1]
+    return " ".join(text.split())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("GRPO_RM_DEBUG", "") not in ("", "0")
+    argv = [arg for arg in argv if arg != "--debug"]
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         lines = [f"  {name:<6} {text}" for name, text in COMMANDS.items()]
-        print("usage: grpo-rm {" + ",".join(COMMANDS) + "} [--help] ...\n\ncommands:\n" + "\n".join(lines))
+        print("usage: grpo-rm {" + ",".join(COMMANDS) + "} [--help] [--debug] ...\n\ncommands:\n" + "\n".join(lines)
+              + "\n\n--debug (or GRPO_RM_DEBUG=1): show the traceback of an error instead of one line")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     _quiet_libraries()
     handler = {"train": _train, "eval": _eval, "knn": _knn, "linear-probe": _linear_probe, "compare": _compare,
                "visualize": _visualize, "demo": _demo}[argv[0]]
+    from .training.checkpoints import PREEMPTED_EXIT_CODE, TrainingPreempted
+
     try:
         handler(argv[1:])
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"grpo-rm {argv[0]}: error: {error}", file=sys.stderr)
+    except TrainingPreempted as error:
+        print(f"grpo-rm {argv[0]}: {error}", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as error:
+        if debug:
+            raise
+        print(f"grpo-rm {argv[0]}: error: {_error_line(error)}", file=sys.stderr)
         return 1
     return 0
 

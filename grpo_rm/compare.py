@@ -3,7 +3,8 @@
 Rows are ``frozen`` (the encoder as given, only a linear head trained: the paper's
 "DINOv2" row), ``ce``, ``grpo-rm`` and GRPO-RM variants from ``--sweep``. Each run is
 an ordinary ``train`` run in ``<output_dir>/runs/<row>-seed<N>``; a finished run
-(``all_results.json`` present) is reused, so an interrupted comparison resumes.
+(``all_results.json`` present) is reused and a half-finished one continues from its newest
+checkpoint (with ``--checkpointing_steps``), so an interrupted comparison resumes.
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ class Variant:
 
 
 # compare sets these itself for every row.
-NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_datasets", "ignore_mismatched_sizes")
+NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_datasets", "ignore_mismatched_sizes",
+                 "resume_from_checkpoint")
 # Keys that may differ between a finished run and a re-run of the same comparison: none changes results.
 BOOKKEEPING_KEYS = ("output_dir", "overwrite_output_dir", "disable_tqdm", "report_to", "logging_steps",
-                    "per_device_eval_batch_size", "dataloader_num_workers", "feature_cache_dir")
+                    "per_device_eval_batch_size", "dataloader_num_workers", "feature_cache_dir",
+                    "checkpointing_steps", "save_total_limit", "resume_from_checkpoint")
 
 
 def parse_sweeps(specs: Sequence[str]) -> dict[str, list[str]]:
@@ -95,9 +98,10 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
         run_dir = output_dir / "runs" / f"{variant.slug}-seed{seed}"
         results_file = run_dir / ALL_RESULTS_NAME
         # A post-trained run may be the starting encoder: its head's classes need not match.
+        # An unfinished run continues from its newest checkpoint, if it wrote one.
         config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
                                      overwrite_output_dir=True, eval_datasets=eval_datasets or None,
-                                     ignore_mismatched_sizes=True)
+                                     ignore_mismatched_sizes=True, resume_from_checkpoint="latest")
         if results_file.is_file():
             _check_same_settings(run_dir, config)
             print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed}: finished earlier, reusing {run_dir}")

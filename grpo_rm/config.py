@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
@@ -113,6 +115,10 @@ class DataArguments:
         default=False,
         metadata={"help": "Text: batch examples of similar token length together (less padding; still shuffled)."},
     )
+    skip_bad_images: bool = field(
+        default=False,
+        metadata={"help": "Skip unreadable images (counted in logs and all_results.json) instead of stopping."},
+    )
 
     def __post_init__(self) -> None:
         self.dataset_name = expand_user(self.dataset_name)
@@ -170,11 +176,40 @@ class TrainingArguments:
     use_cpu: bool = field(default=False, metadata={"help": "Run on CPU even when a GPU is available."})
     mixed_precision: Literal["no", "fp16", "bf16"] = field(default="no", metadata={"help": "accelerate mixed precision."})
     logging_steps: int = field(default=10, metadata={"help": "Log training metrics every N optimizer steps."})
+    checkpointing_steps: Optional[str] = field(
+        default=None,
+        metadata={"help": "Save a resumable checkpoint-<step> every N optimizer steps, or at each epoch end ('epoch')."},
+    )
+    save_total_limit: Optional[int] = field(
+        default=None, metadata={"help": "Keep only the newest K checkpoints (default: all)."}
+    )
+    resume_from_checkpoint: Optional[str] = field(
+        default=None,
+        metadata={"help": "'latest' (the newest checkpoint in output_dir; a fresh start when there is none) or a "
+                          "checkpoint-<step> folder."},
+    )
+    skip_nonfinite_steps: bool = field(
+        default=False,
+        metadata={"help": "Skip optimizer steps whose loss or gradients are NaN/inf (counted) instead of stopping."},
+    )
     report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})
     disable_tqdm: bool = field(default=False, metadata={"help": "Hide progress bars."})
 
     def __post_init__(self) -> None:
         self.output_dir = expand_user(self.output_dir)
+        if self.checkpointing_steps is not None:
+            self.checkpointing_steps = str(self.checkpointing_steps)
+            if self.checkpointing_steps != "epoch" and not (
+                self.checkpointing_steps.isdigit() and int(self.checkpointing_steps) > 0
+            ):
+                raise ValueError(f"checkpointing_steps={self.checkpointing_steps!r} must be 'epoch' or a positive "
+                                 "integer")
+
+    @property
+    def checkpoint_every_steps(self) -> Optional[int]:
+        """Optimizer steps between checkpoints; None for none or once per epoch."""
+        steps = self.checkpointing_steps
+        return int(steps) if steps is not None and steps != "epoch" else None
 
 
 @dataclass
@@ -234,6 +269,7 @@ class RunConfig:
         """Build from flat keys; an unknown key is an error that lists the valid ones."""
         values = rename_legacy_keys(values)
         check_keys(values, source)
+        check_values(values, source)
         sections = {}
         for name, section_cls in SECTIONS.items():
             names = {f.name for f in dataclasses.fields(section_cls)}
@@ -321,7 +357,76 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"config file {path} is not valid YAML{where}: "
+                         f"{getattr(error, 'problem', None) or error}; fix its syntax") from error
     if not isinstance(values, dict):
         raise ValueError(f"config file {path} must hold a mapping of keys to values, got {type(values).__name__}")
     return values
+
+
+# Allowed values of numeric keys, as intervals; a list value is checked item by item, an unset (None) one not at all.
+VALUE_RANGES = {
+    "mlp_hidden_dim": "[1, inf)",
+    "seg_num_layers": "[1, inf)",
+    "image_size": "[1, inf)",
+    "max_seq_length": "[2, inf)",
+    "train_last_n_blocks": "[0, inf)",
+    "seg_scale_range": "(0, inf)",
+    "train_val_split": "[0, 1)",
+    "max_train_samples": "[1, inf)",
+    "max_eval_samples": "[1, inf)",
+    "hflip_prob": "[0, 1]",
+    "dataloader_num_workers": "[0, inf)",
+    "label_smoothing": "[0, 1)",
+    "num_train_epochs": "[1, inf)",
+    "max_train_steps": "[1, inf)",
+    "per_device_train_batch_size": "[1, inf)",
+    "per_device_eval_batch_size": "[1, inf)",
+    "learning_rate": "[0, inf)",
+    "head_learning_rate": "[0, inf)",
+    "weight_decay": "[0, inf)",
+    "warmup_ratio": "[0, 1]",
+    "max_grad_norm": "[0, inf)",
+    "logging_steps": "[1, inf)",
+    "knn_k": "[1, inf)",
+    "knn_temperature": "(0, inf)",
+    "probe_learning_rates": "(0, inf)",
+    "probe_weight_decays": "[0, inf)",
+    "probe_epochs": "[1, inf)",
+    "slide_stride": "[1, inf)",
+}
+
+
+def check_values(values: dict[str, Any], source: str) -> None:
+    """Refuse out-of-range numbers (a batch size of 0, a negative learning rate ...) before anything runs."""
+    for key, interval in VALUE_RANGES.items():
+        value = values.get(key)
+        items = value if isinstance(value, (list, tuple)) else [value]
+        numbers = [item for item in items if isinstance(item, (int, float)) and not isinstance(item, bool)]
+        if not all(_in_interval(number, interval) for number in numbers):
+            each = "each value" if isinstance(value, (list, tuple)) else "it"
+            raise ValueError(f"{key}={value!r} in {source} is out of range: {each} must be {_describe(interval)}")
+
+
+def _in_interval(number: float, interval: str) -> bool:
+    low_bracket, low, high, high_bracket = _parse_interval(interval)
+    above = number >= low if low_bracket == "[" else number > low
+    below = number <= high if high_bracket == "]" else number < high
+    return above and below
+
+
+def _describe(interval: str) -> str:
+    low_bracket, low, high, _ = _parse_interval(interval)
+    if math.isinf(high):
+        return f"{'>=' if low_bracket == '[' else '>'} {low:g}"
+    return f"in {interval}"
+
+
+def _parse_interval(interval: str) -> tuple[str, float, float, str]:
+    low_bracket, low, high, high_bracket = re.fullmatch(r"([\[(])(.+), (.+)([\])])", interval).groups()
+    return low_bracket, float(low), float(high), high_bracket

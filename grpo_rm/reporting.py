@@ -11,18 +11,26 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .files import write_text_atomic  # noqa: E402
+
 
 class MetricsLog:
-    """One JSON object per line: ``{"step": ..., <metric>: ...}``; started afresh for each run."""
+    """One JSON object per line: ``{"step": ..., <metric>: ...}``.
 
-    def __init__(self, path: str | Path, enabled: bool = True):
+    A new run starts the file afresh; a resumed run keeps its first ``keep_lines`` lines (what
+    was logged up to the checkpoint) and appends, so no step is lost or logged twice.
+    """
+
+    def __init__(self, path: str | Path, enabled: bool = True, keep_lines: int = 0):
         self.path = Path(path)
         self.enabled = enabled
+        self.lines = keep_lines
         if enabled:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("")
+            kept = self.path.read_text().splitlines(keepends=True)[:keep_lines] if keep_lines else []
+            write_text_atomic(self.path, "".join(kept))
 
     def write(self, step: int, metrics: Mapping[str, Any]) -> None:
+        self.lines += 1
         if self.enabled:
             with self.path.open("a") as handle:
                 handle.write(json.dumps({"step": step, **metrics}) + "\n")

@@ -82,7 +82,7 @@ def test_compare_end_to_end_and_resume(tmp_path, tiny_dinov2, imagefolder, capsy
 def test_compare_starts_from_an_encoder_post_trained_on_another_dataset(tmp_path, tiny_dinov2, imagefolder):
     from grpo_rm.compare import run_comparison
     from grpo_rm.training import train
-    from tests.test_training import tiny_config
+    from tests.training.test_loop import tiny_config
 
     source = tmp_path / "source"
     train(tiny_config(tiny_dinov2, source, dataset_name=imagefolder, max_train_steps=2))  # 3 colour classes
@@ -97,7 +97,7 @@ def test_compare_starts_from_an_encoder_post_trained_on_another_dataset(tmp_path
 def test_compare_segmentation_writes_miou_and_prediction_panel(tmp_path, tiny_dinov2):
     from grpo_rm.compare import run_comparison
     from tests.seg_fixtures import write_voc
-    from tests.test_training import tiny_config
+    from tests.training.test_loop import tiny_config
 
     voc = write_voc(tmp_path / "voc", train=4, val=2)
     base = tiny_config(tiny_dinov2, tmp_path / "cmp", dataset_name=str(voc), task="segmentation", max_train_steps=1,
@@ -116,7 +116,7 @@ def test_sweep_refuses_keys_compare_sets_itself():
 
 def test_rerun_with_other_settings_is_refused_not_mixed(tmp_path, tiny_dinov2):
     from grpo_rm.compare import run_comparison
-    from tests.test_training import tiny_config
+    from tests.training.test_loop import tiny_config
 
     base = tiny_config(tiny_dinov2, tmp_path / "cmp", max_train_steps=1, knn_k=[3], probe_epochs=1,
                        feature_cache_dir=str(tmp_path / "cache"))
@@ -124,3 +124,31 @@ def test_rerun_with_other_settings_is_refused_not_mixed(tmp_path, tiny_dinov2):
     with pytest.raises(ValueError, match=r"trained with other settings \(learning_rate: 0.001 then, 0.01 now\)"):
         run_comparison(base.with_overrides(learning_rate=0.01), methods=["ce"], seeds=[0])
     run_comparison(base.with_overrides(disable_tqdm=False), methods=["ce"], seeds=[0])  # bookkeeping only: reused
+
+
+def test_a_half_finished_run_continues_from_its_checkpoint(tmp_path, tiny_dinov2, monkeypatch):
+    from grpo_rm.training import loop
+
+    def argv(out):
+        return ["compare", "--model_name_or_path", tiny_dinov2, "--dataset_name", "digits", "--output_dir", str(out),
+                "--methods", "grpo-rm", "--max_train_samples", "64", "--max_eval_samples", "20",
+                "--max_train_steps", "6", "--per_device_train_batch_size", "16", "--checkpointing_steps", "2",
+                "--disable_tqdm", "--report_to", "none", "--hflip_prob", "0.5"]
+
+    assert main(argv(tmp_path / "reference")) == 0
+    original, calls = loop._training_step, []
+
+    def killed_at_fifth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt("simulated kill")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_training_step", killed_at_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv(tmp_path / "cmp"))
+    monkeypatch.undo()
+    assert main(argv(tmp_path / "cmp")) == 0
+    run, reference = tmp_path / "cmp" / "runs" / "grpo-rm-seed0", tmp_path / "reference" / "runs" / "grpo-rm-seed0"
+    assert json.loads((run / "all_results.json").read_text())["resumed_from_checkpoint"].endswith("checkpoint-4")
+    assert (run / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()

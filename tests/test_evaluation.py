@@ -4,7 +4,7 @@ import pytest
 
 from grpo_rm.commands import evaluate_run
 from grpo_rm.training import train
-from tests.test_training import tiny_config
+from tests.training.test_loop import tiny_config
 
 
 @pytest.fixture(scope="module")

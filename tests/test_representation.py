@@ -7,7 +7,7 @@ from grpo_rm.features import FeatureExtractor
 from grpo_rm.probes import knn_predict
 from grpo_rm.representation import knn_evaluation, linear_probe_evaluation
 from grpo_rm.training import train
-from tests.test_training import tiny_config
+from tests.training.test_loop import tiny_config
 
 
 def test_knn_evaluation_matches_direct_computation_on_cached_features(tmp_path, tiny_dinov2, imagefolder):

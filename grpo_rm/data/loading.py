@@ -2,22 +2,29 @@
 
 Every source becomes a ``datasets.DatasetDict``; labels become indices into one list
 of class names shared by all splits. Images are decoded lazily by ``ImageDataset`` so
-that a corrupt file is reported by name when it is reached.
+that a corrupt file is reported by name when it is reached, or, with ``skip_bad_images``,
+decoded once at loading time so that unreadable ones are left out and counted.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import datasets
+import numpy as np
 import torch
+from datasets.data_files import SPLIT_KEYWORDS
 from PIL import Image, UnidentifiedImageError
 
 from ..config import DataArguments
+from ..seeding import EpochSeededDataset
 from .digits import DIGITS_NAME, load_digits_dataset
 
 logger = logging.getLogger(__name__)
@@ -39,6 +46,11 @@ class ClassificationSplits:
     input_columns: list[str]  # the image column, or one or two text columns
     label_column: str
     validation_source: str  # where the validation split came from, recorded in results
+    skipped_bad_image_paths: list[str] = field(default_factory=list)  # files (or rows) left out by skip_bad_images
+
+    @property
+    def skipped_bad_images(self) -> int:
+        return len(self.skipped_bad_image_paths)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
@@ -74,12 +86,30 @@ def _load_local(path: Path) -> datasets.DatasetDict:
         # datasets infers the format (ImageFolder, parquet, arrow ...) and the splits from file names.
         raw = datasets.load_dataset(str(path))
     except (FileNotFoundError, ValueError) as error:
+        empty = re.search(r'Instruction "(\w+)" corresponds to no data', str(error))
+        if empty:
+            split = SPLIT_ALIASES.get(empty[1], empty[1])
+            raise ValueError(f"the {split} split of dataset {path} has no rows; add examples to its file(s) or remove "
+                             "them") from error
         raise ValueError(
             f"{path} is not a dataset folder ({error}); expected an ImageFolder tree (train/ and test/ or val/ "
             "with one subfolder per class), train.parquet/test.parquet (or .arrow, .csv, .json/.jsonl, or "
             "data/train-*.parquet), or a save_to_disk folder"
         ) from error
+    if any(split.info.builder_name == "imagefolder" for split in raw.values()):
+        _check_split_folders(path, raw)
     return _rename_splits(raw)
+
+
+def _check_split_folders(root: Path, raw: datasets.DatasetDict) -> None:
+    """datasets leaves out a split folder that holds no images, so an empty test/ would silently be
+    replaced by a part of train."""
+    for split, keywords in SPLIT_KEYWORDS.items():
+        for keyword in keywords:
+            folder = root / keyword
+            if folder.is_dir() and str(split) not in raw:
+                raise ValueError(f"ImageFolder split folder {folder} holds no images; add images to it (one subfolder "
+                                 "per class) or remove the folder")
 
 
 def _rename_splits(raw: datasets.DatasetDict) -> datasets.DatasetDict:
@@ -129,6 +159,39 @@ def _check_labels(raw: datasets.DatasetDict, label_column: str, num_classes: int
                 f"label {int(labels[row])} in row {row} of split {split_name!r} is out of range "
                 f"for {num_classes} classes (column {label_column!r})"
             )
+
+
+def _check_classes_in_train(raw: datasets.DatasetDict, label_column: str, class_names: list[str],
+                            dataset_name: str) -> None:
+    """A class with examples in validation or test but none in train (e.g. an empty ImageFolder class
+    folder in train/) cannot be learnt; datasets accepts it silently."""
+    train_labels = np.asarray(raw["train"][label_column], dtype=np.int64)
+    in_train = np.bincount(train_labels, minlength=len(class_names)) > 0
+    for split_name, split in raw.items():
+        labels = np.asarray(split[label_column], dtype=np.int64) if split_name != "train" else train_labels
+        missing = np.unique(labels[~in_train[labels]])
+        if not missing.size:
+            continue
+        label = int(missing[0])
+        rows = np.flatnonzero(labels == label)
+        example, train_example = _image_path(split, int(rows[0])), _image_path(raw["train"], 0)
+        if (example is not None and train_example is not None and example.parent.name == class_names[label]
+                and train_example.parent.name == class_names[train_labels[0]]):  # ImageFolder: <split>/<class>/<file>
+            train_folder = train_example.parent.parent / class_names[label]
+            todo = f"add images to {train_folder} or remove the folder {example.parent}"
+        else:
+            todo = "add training examples of it, or leave it out with --keep_classes"
+        raise ValueError(f"class {class_names[label]!r} has {len(rows)} example(s) in the {split_name} split of "
+                         f"dataset {dataset_name!r} but none in train; {todo}")
+
+
+def _image_path(split: datasets.Dataset, row: int) -> Optional[Path]:
+    """The file an example's image was read from, if its input is an image with a path."""
+    column = next((name for name, feature in split.features.items() if isinstance(feature, datasets.Image)), None)
+    if column is None:
+        return None
+    value = split.select([row]).cast_column(column, datasets.Image(decode=False))[0][column]
+    return Path(value["path"]) if value.get("path") else None
 
 
 def _drop_unlabelled_splits(raw: datasets.DatasetDict, label_column: str) -> datasets.DatasetDict:
@@ -183,9 +246,11 @@ def load_labelled_splits(args: DataArguments, pick_inputs: Callable[[datasets.Da
     if len(class_names) < 2:
         raise ValueError(f"dataset {args.dataset_name!r} has {len(class_names)} class(es) {class_names}; "
                          "classification needs at least 2")
+    _check_classes_in_train(raw, label_column, class_names, args.dataset_name)
     raw = prepare(raw, input_columns)
-    train, validation, test, validation_source = assign_splits(raw, args, stratify_column=label_column)
-    return ClassificationSplits(train, validation, test, class_names, input_columns, label_column, validation_source)
+    train, validation, test, validation_source, skipped = assign_splits(raw, args, stratify_column=label_column)
+    return ClassificationSplits(train, validation, test, class_names, input_columns, label_column, validation_source,
+                                skipped)
 
 
 def load_classification_splits(args: DataArguments) -> ClassificationSplits:
@@ -198,7 +263,9 @@ def load_classification_splits(args: DataArguments) -> ClassificationSplits:
 
 
 def assign_splits(raw: datasets.DatasetDict, args: DataArguments, stratify_column: Optional[str] = None):
-    """(train, validation, test, where validation came from) by the rules of ``load_classification_splits``."""
+    """(train, validation, test, where validation came from, unreadable image files left out) by the rules of
+    ``load_labelled_splits``. With ``skip_bad_images``, rows with an image (any ``datasets.Image`` column, so
+    masks too) that does not decode are left out after truncation; a split left empty is an error."""
     train = raw["train"]
     if "test" in raw:
         test, test_source = raw["test"], "test"
@@ -217,7 +284,64 @@ def assign_splits(raw: datasets.DatasetDict, args: DataArguments, stratify_colum
     train = _truncate(train, args.max_train_samples, args.data_seed)
     validation = _truncate(validation, args.max_eval_samples, args.data_seed)
     test = _truncate(test, args.max_eval_samples, args.data_seed)
-    return train, validation, test, validation_source
+    parts = {"train": train, "validation": validation, "test": test}
+    skipped: dict[str, list[str]] = {}
+    if args.skip_bad_images:
+        parts, skipped = _drop_unreadable_images(parts)
+    for name, split in parts.items():
+        if len(split) == 0:
+            cause = (f" after skipping {len(skipped[name])} unreadable image(s)" if skipped.get(name)
+                     else f" with keep_classes {args.keep_classes}" if args.keep_classes else "")
+            raise ValueError(f"the {name} split of dataset {args.dataset_name!r} has no examples{cause}; add examples "
+                             "to it or use other data")
+    # Validation may be the test split itself: its files count once.
+    skipped_paths = list(dict.fromkeys(path for paths in skipped.values() for path in paths))
+    if skipped_paths:
+        logger.warning("skip_bad_images: left out %d unreadable image(s): %s%s", len(skipped_paths),
+                       ", ".join(skipped_paths[:5]), " ..." if len(skipped_paths) > 5 else "")
+    return parts["train"], parts["validation"], parts["test"], validation_source, skipped_paths
+
+
+def _drop_unreadable_images(parts: dict[str, datasets.Dataset]):
+    """``parts`` without the rows whose images do not decode, and those rows' files (or row names) per split."""
+    cleaned: dict[str, datasets.Dataset] = {}
+    skipped: dict[str, list[str]] = {}
+    for name, split in parts.items():
+        same = next((other for other in cleaned if parts[other] is split), None)
+        if same is not None:  # validation is the test split (train_val_split=0): decode it once
+            cleaned[name], skipped[name] = cleaned[same], skipped[same]
+            continue
+        columns = [column for column, feature in split.features.items() if isinstance(feature, datasets.Image)]
+        bad = _unreadable_rows(split, columns, name) if columns else {}
+        cleaned[name] = split.select([i for i in range(len(split)) if i not in bad]) if bad else split
+        skipped[name] = list(bad.values())
+    return cleaned, skipped
+
+
+def _unreadable_rows(split: datasets.Dataset, columns: list[str], name: str) -> dict[int, str]:
+    """Row index -> file (or row name) of each row with an image that does not decode."""
+    bad: dict[int, str] = {}
+    start = 0
+    # Threads, because PIL releases the GIL while it decodes.
+    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
+        for batch in split.select_columns(columns).iter(batch_size=256):
+            for column in columns:
+                values = batch[column]
+                for offset, readable in enumerate(pool.map(_decodes, values)):
+                    if not readable:
+                        row = start + offset
+                        path = values[offset].get("path") if isinstance(values[offset], dict) else None
+                        bad.setdefault(row, path or f"row {row} of the {name} split")
+            start += len(batch[columns[0]])
+    return bad
+
+
+def _decodes(value) -> bool:
+    try:
+        decode_image(value, "")
+    except ValueError:
+        return False
+    return True
 
 
 def _carve(split: datasets.Dataset, fraction: float, label_column: Optional[str], seed: int):
@@ -248,14 +372,16 @@ def decode_image(value, where: str, kind: str = "image") -> Image.Image:
             image = Image.open(path)
         image.load()
         return image
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot read {kind} {path or where}: {error}") from error
 
 
-class ImageDataset(torch.utils.data.Dataset):
-    """(pixel_values, label) pairs from one split, transformed on access."""
+class ImageDataset(EpochSeededDataset):
+    """(pixel_values, label) pairs from one split, transformed on access; ``seed`` keys random transforms."""
 
-    def __init__(self, splits: ClassificationSplits, split: str, transform: Callable[[Image.Image], torch.Tensor]):
+    def __init__(self, splits: ClassificationSplits, split: str, transform: Callable[..., torch.Tensor],
+                 seed: Optional[int] = None):
+        self.seed = seed
         self.split = getattr(splits, split)
         self.image_column = splits.input_columns[0]
         self.label_column = splits.label_column
@@ -268,7 +394,7 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         row = self.split[index]
         image = decode_image(row[self.image_column], f"row {index} of the {self.name} split")
-        return self.transform(image), row[self.label_column]
+        return self.transform(image, self.sample_generator(index)), row[self.label_column]
 
 
 def same_dataset(first: str, second: str) -> bool:

@@ -8,16 +8,16 @@ metrics. A mask value that is neither is reported with the file's name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import datasets
 import numpy as np
-import torch
 from PIL import Image
 
 from ..config import DataArguments
+from ..seeding import EpochSeededDataset
 from .digits_seg import CLASS_NAMES as DIGITS_SEG_CLASSES
 from .digits_seg import DIGITS_SEG_NAME, load_digits_seg_dataset
 from .loading import SPLIT_ALIASES, assign_splits, decode_image
@@ -40,6 +40,11 @@ class SegmentationSplits:
     image_column: str
     mask_column: str
     validation_source: str
+    skipped_bad_image_paths: list[str] = field(default_factory=list)  # files (or rows) left out by skip_bad_images
+
+    @property
+    def skipped_bad_images(self) -> int:
+        return len(self.skipped_bad_image_paths)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
@@ -146,7 +151,13 @@ def decode_mask(value, where: str, reduce_labels: bool = False, ignore_index: in
 def _infer_class_names(train: datasets.Dataset, mask_column: str, args: DataArguments) -> list[str]:
     largest = -1
     for index in range(len(train)):
-        values = decode_mask(train[index][mask_column], f"row {index} of train", args.reduce_labels, args.ignore_index)
+        try:
+            values = decode_mask(train[index][mask_column], f"row {index} of train", args.reduce_labels,
+                                 args.ignore_index)
+        except ValueError:
+            if args.skip_bad_images:  # unreadable: assign_splits leaves the row out; other faults show when read
+                continue
+            raise
         values = values[values != args.ignore_index]
         if values.size:
             largest = max(largest, int(values.max()))
@@ -175,15 +186,19 @@ def load_segmentation_splits(args: DataArguments) -> SegmentationSplits:
     })
     if class_names is None:  # from every training mask, before carving or truncation
         class_names = _infer_class_names(raw["train"], mask_column, args)
-    train, validation, test, validation_source = assign_splits(raw, args)
-    return SegmentationSplits(train, validation, test, class_names, image_column, mask_column, validation_source)
+    train, validation, test, validation_source, skipped = assign_splits(raw, args)
+    return SegmentationSplits(train, validation, test, class_names, image_column, mask_column, validation_source,
+                              skipped)
 
 
-class SegmentationDataset(torch.utils.data.Dataset):
-    """(pixel_values, mask) pairs with a joint transform; masks are checked against the class list."""
+class SegmentationDataset(EpochSeededDataset):
+    """(pixel_values, mask) pairs with a joint transform; masks are checked against the class list.
+    ``seed`` keys the random transforms."""
 
     def __init__(self, split: datasets.Dataset, image_column: str, mask_column: str, num_classes: int,
-                 transform: Callable, name: str, ignore_index: int = 255, reduce_labels: bool = False):
+                 transform: Callable, name: str, ignore_index: int = 255, reduce_labels: bool = False,
+                 seed: Optional[int] = None):
+        self.seed = seed
         self.split = split
         self.image_column = image_column
         self.mask_column = mask_column
@@ -220,4 +235,4 @@ class SegmentationDataset(torch.utils.data.Dataset):
                 for kind, column in (("image", self.image_column), ("mask", self.mask_column))}
 
     def __getitem__(self, index: int):
-        return self.transform(*self.load(index))
+        return self.transform(*self.load(index), self.sample_generator(index))

@@ -1,13 +1,14 @@
 """Image transforms on PIL, numpy and torch (torchvision does not import with every torch build).
 
-Random draws use torch's global generator, which DataLoader seeds per worker, so a
-seeded run sees the same crops and flips every time.
+Random transforms draw from the generator they are given, which the dataset derives from
+(seed, epoch, sample index): a sample's crop and flip do not depend on the number of
+DataLoader workers or processes, or on whether the run was resumed.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,19 +37,19 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
 
 
 def random_resized_crop_box(
-    width: int, height: int, scale: Sequence[float], ratio: Sequence[float]
+    width: int, height: int, scale: Sequence[float], ratio: Sequence[float], generator: Optional[torch.Generator] = None
 ) -> tuple[int, int, int, int]:
     """A (left, top, right, bottom) box of random area fraction and aspect ratio (Inception-style)."""
     area = width * height
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
     for _ in range(10):
-        target_area = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
-        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        target_area = area * torch.empty(1).uniform_(scale[0], scale[1], generator=generator).item()
+        aspect = math.exp(torch.empty(1).uniform_(*log_ratio, generator=generator).item())
         crop_w = int(round(math.sqrt(target_area * aspect)))
         crop_h = int(round(math.sqrt(target_area / aspect)))
         if 0 < crop_w <= width and 0 < crop_h <= height:
-            left = int(torch.randint(0, width - crop_w + 1, (1,)).item())
-            top = int(torch.randint(0, height - crop_h + 1, (1,)).item())
+            left = int(torch.randint(0, width - crop_w + 1, (1,), generator=generator).item())
+            top = int(torch.randint(0, height - crop_h + 1, (1,), generator=generator).item())
             return left, top, left + crop_w, top + crop_h
     # Fall back to the largest central crop within the ratio range.
     in_ratio = width / height
@@ -79,12 +80,12 @@ class TrainTransform:
         self.ratio = tuple(ratio)
         self.hflip_prob = hflip_prob
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
+    def __call__(self, image: Image.Image, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         image = image.convert("RGB")
-        box = random_resized_crop_box(*image.size, self.scale, self.ratio)
+        box = random_resized_crop_box(*image.size, self.scale, self.ratio, generator)
         size = self.preprocessing.image_size
         image = image.resize((size, size), resample=self.preprocessing.resample, box=box)
-        if torch.rand(1).item() < self.hflip_prob:
+        if torch.rand(1, generator=generator).item() < self.hflip_prob:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return to_normalized_tensor(image, self.preprocessing.image_mean, self.preprocessing.image_std)
 
@@ -95,7 +96,7 @@ class EvalTransform:
     def __init__(self, preprocessing: ImageProcessing):
         self.preprocessing = preprocessing
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
+    def __call__(self, image: Image.Image, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         p = self.preprocessing
         image = resize_shorter_side(image.convert("RGB"), p.resize_size, p.resample)
         image = center_crop(image, p.image_size)
@@ -122,9 +123,10 @@ class SegmentationTrainTransform:
         self.hflip_prob = hflip_prob
         self.ignore_index = ignore_index
 
-    def __call__(self, image: Image.Image, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, image: Image.Image, mask: np.ndarray,
+                 generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
         p, size = self.preprocessing, self.preprocessing.image_size
-        scale = torch.empty(1).uniform_(*self.scale_range).item()
+        scale = torch.empty(1).uniform_(*self.scale_range, generator=generator).item()
         shorter = max(1, round(size * scale))
         image = resize_shorter_side(image.convert("RGB"), shorter, p.resample)
         mask_image = _mask_image(mask).resize(image.size, resample=Image.Resampling.NEAREST)
@@ -136,11 +138,11 @@ class SegmentationTrainTransform:
             padded_mask = Image.new("I", padded.size, self.ignore_index)
             padded_mask.paste(mask_image, (0, 0))
             image, mask_image = padded, padded_mask
-        left = int(torch.randint(0, image.width - size + 1, (1,)).item())
-        top = int(torch.randint(0, image.height - size + 1, (1,)).item())
+        left = int(torch.randint(0, image.width - size + 1, (1,), generator=generator).item())
+        top = int(torch.randint(0, image.height - size + 1, (1,), generator=generator).item())
         box = (left, top, left + size, top + size)
         image, mask_image = image.crop(box), mask_image.crop(box)
-        if torch.rand(1).item() < self.hflip_prob:
+        if torch.rand(1, generator=generator).item() < self.hflip_prob:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             mask_image = mask_image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = to_normalized_tensor(image, p.image_mean, p.image_std)
@@ -154,7 +156,8 @@ class SegmentationEvalTransform:
     def __init__(self, preprocessing: ImageProcessing):
         self.preprocessing = preprocessing
 
-    def __call__(self, image: Image.Image, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, image: Image.Image, mask: np.ndarray,
+                 generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.preprocessing
         image = resize_shorter_side(image.convert("RGB"), p.image_size, p.resample)
         return to_normalized_tensor(image, p.image_mean, p.image_std), torch.from_numpy(mask.astype(np.int64))

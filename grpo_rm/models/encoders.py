@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import huggingface_hub
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
@@ -89,13 +90,21 @@ def load_config(name_or_path: str):
     path = Path(name_or_path)
     if path.exists() and not (path / "config.json").is_file():
         raise FileNotFoundError(f"{name_or_path} has no config.json: it is not a save_pretrained model directory")
+    if not path.exists() and (name_or_path.startswith((".", "/")) or name_or_path.count("/") > 1):
+        raise FileNotFoundError(f"model folder {path.resolve()} does not exist, and {name_or_path!r} is not a hub id "
+                                "(name or namespace/name); pass a save_pretrained folder, a grpo-rm run or a hub id")
     try:
         return AutoConfig.from_pretrained(name_or_path)
     except OSError as error:
-        raise FileNotFoundError(
-            f"model {name_or_path!r} is neither a local folder nor reachable on the hub ({error}). Pass a "
-            "save_pretrained folder, or set HF_HUB_OFFLINE=1 to use only models already in the cache"
-        ) from error
+        reason = str(error).splitlines()[0]  # transformers goes on with a link to its offline-mode docs
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            advice = ("HF_HUB_OFFLINE is set, so only the local hub cache was searched: download the model once "
+                      "with the network on (HF_HUB_OFFLINE unset), or pass a save_pretrained folder")
+        else:
+            advice = ("check the id and the network, or pass a save_pretrained folder; to run offline, download the "
+                      "model once, then set HF_HUB_OFFLINE=1")
+        raise FileNotFoundError(f"model {name_or_path!r} is not a local folder (looked for {path.resolve()}) and "
+                                f"could not be loaded from the hub ({reason}); {advice}") from error
 
 
 
@@ -122,8 +131,15 @@ class Encoder(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> "Encoder":
         # Weights load in float32 whatever they were saved in: training keeps float32 master
-        # weights, and mixed precision is accelerate's job.
-        return cls(AutoModel.from_pretrained(name_or_path, dtype=torch.float32))
+        # weights, and mixed precision is accelerate's job. Only safetensors: a pickled
+        # pytorch_model.bin could run code when read.
+        try:
+            model = AutoModel.from_pretrained(name_or_path, dtype=torch.float32, use_safetensors=True)
+        except OSError as error:
+            raise ValueError(f"{name_or_path}: no model.safetensors weights ({error}). grpo-rm reads weights only from "
+                             "safetensors files, which cannot run code; convert a pickled checkpoint with "
+                             "save_pretrained(..., safe_serialization=True)") from error
+        return cls(model)
 
     def blocks(self) -> nn.ModuleList:
         """The transformer blocks, first to last."""

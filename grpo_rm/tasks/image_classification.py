@@ -32,7 +32,7 @@ class ImageClassificationTask(ClassificationTask):
         data = self.config.data
         transform = (TrainTransform(processor, data.random_resized_crop_scale, hflip_prob=data.hflip_prob) if train
                      else EvalTransform(processor))
-        return ImageDataset(self.splits, split, transform)
+        return ImageDataset(self.splits, split, transform, seed=self.config.training.seed if train else None)
 
     def collate(self, processor: ImageProcessing):
         return image_collate

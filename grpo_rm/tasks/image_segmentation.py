@@ -45,7 +45,8 @@ class ImageSegmentationTask(Task):
         transform = (SegmentationTrainTransform(processor, data.seg_scale_range, data.hflip_prob, data.ignore_index)
                      if train else SegmentationEvalTransform(processor))
         return SegmentationDataset(getattr(self.splits, split), self.splits.image_column, self.splits.mask_column,
-                                   len(self.class_names), transform, split, data.ignore_index, data.reduce_labels)
+                                   len(self.class_names), transform, split, data.ignore_index, data.reduce_labels,
+                                   seed=self.config.training.seed if train else None)
 
     def collate(self, processor: ImageProcessing):
         return image_collate
@@ -83,7 +84,7 @@ class ImageSegmentationTask(Task):
         splits = load_segmentation_splits(data_args)
         names = labels or [f"{config.objective.method} ({Path(run).name})" for run, config in zip(run_dirs, configs)]
         raw = SegmentationDataset(getattr(splits, split), splits.image_column, splits.mask_column,
-                                  len(splits.class_names), lambda image, mask: (image, mask), split,
+                                  len(splits.class_names), lambda image, mask, generator: (image, mask), split,
                                   data_args.ignore_index, data_args.reduce_labels)
         count = min(num_images, len(raw))
         images, masks = zip(*(raw[i] for i in range(count)))

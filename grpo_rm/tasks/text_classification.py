@@ -12,7 +12,24 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..data import TextDataset, load_text_classification_splits
 from ..processing import TextProcessing
+from ..seeding import generator_for
 from .base import ClassificationTask
+
+
+class EpochLengthGroupedSampler(LengthGroupedSampler):
+    """HF's length-grouped order (random megabatches of 50 batches, each sorted by length: shuffled, yet
+    little padding), drawn from (seed, epoch) so that a resumed epoch sees the same order."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = generator_for(self.seed, self.epoch)
+        return super().__iter__()
 
 
 class TextClassificationTask(ClassificationTask):
@@ -44,8 +61,6 @@ class TextClassificationTask(ClassificationTask):
             return super().train_loader(processor)
         dataset = self.dataset("train", processor, train=True)
         batch_size = self.config.training.per_device_train_batch_size
-        # Random megabatches of 50 batches, each sorted by length: shuffled, yet little padding.
-        sampler = LengthGroupedSampler(batch_size, lengths=processor.lengths(*dataset.texts()),
-                                       generator=torch.Generator().manual_seed(self.config.training.seed))
+        sampler = EpochLengthGroupedSampler(batch_size, processor.lengths(*dataset.texts()), self.config.training.seed)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                           num_workers=self.config.data.dataloader_num_workers, collate_fn=self.collate(processor))

@@ -1,42 +1,55 @@
-"""One training loop for every method: data, model, optimizer, schedule, logging, saving.
+"""One training loop for every method and task: setup, loop, results.
 
 The method (``ce`` or ``grpo-rm``) only supplies the loss; GRPO-RM additionally gets
-logits from the frozen old policy, refreshed at each epoch start or every N steps.
+logits from the frozen old policy, refreshed at each epoch start or every N steps. All
+that a resume needs lives in ``TrainState`` (and the checkpointed tensors), not in locals.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Optional
 
 import torch
 from accelerate import Accelerator
+from accelerate import skip_first_batches
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from .config import RunConfig, TrainingArguments
-from .evaluation import result_metrics
-from .files import (
+from ..config import RunConfig, TrainingArguments
+from ..evaluation import result_metrics
+from ..files import (
     ALL_RESULTS_NAME,
     BEST_MODEL_DIR,
     EVAL_RESULTS_NAME,
-    HEAD_CONFIG_NAME,
     METRICS_LOG_NAME,
     PREDICTIONS_DIR,
     REPRESENTATION_RESULTS_NAME,
     TRAIN_RESULTS_NAME,
     write_json_atomic,
 )
-from .methods import FrozenPolicy, Method, build_method
-from .models import EncoderWithHead
-from .reporting import MetricsLog, tracker_config
-from .representation import evaluate_representation, out_of_distribution_data
-from .runtime import make_accelerator
-from .tasks import build_task
+from ..methods import FrozenPolicy, Method, build_method
+from ..models import EncoderWithHead
+from ..reporting import MetricsLog, tracker_config
+from ..representation import evaluate_representation, out_of_distribution_data
+from ..runtime import make_accelerator
+from ..seeding import derive_seed
+from ..tasks import build_task
+from .checkpoints import (
+    TrainingPreempted,
+    check_resumable,
+    list_checkpoints,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from .preemption import PreemptionWatch
+from .state import MetricWindow, TrainState
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +59,18 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
 
     ``method`` replaces the one the config describes, e.g. ``GrpoRmMethod(reward=my_reward_fn)``
     for a reward callable ``(old_probs [Q, C], targets [Q]) -> rewards [Q, C]``.
+    Raises ``TrainingPreempted`` after SIGTERM / SIGUSR1, once a checkpoint is written.
     """
+    # --- setup ---
     args = config.training
     if not args.output_dir:
         raise ValueError("output_dir is required")
     output_dir = Path(args.output_dir)
-    _check_output_dir(output_dir, args.overwrite_output_dir)
+    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
+    if checkpoint is not None:
+        check_resumable(checkpoint, config)
+    else:
+        _check_output_dir(output_dir, args.overwrite_output_dir, resuming=args.resume_from_checkpoint is not None)
     accelerator = make_accelerator(
         use_cpu=args.use_cpu,
         mixed_precision=args.mixed_precision,
@@ -59,6 +78,10 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
         project_dir=str(output_dir),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+    if checkpoint is None and args.overwrite_output_dir and accelerator.is_main_process:
+        for old in list_checkpoints(output_dir):  # so that a later "latest" never resumes the run replaced
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
     set_seed(args.seed)
 
     task = build_task(config)
@@ -72,9 +95,6 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     optimizer = _build_optimizer(model, args)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     task.setup_evaluation(processor, accelerator)
-    # Same seed everywhere until here (identical initial weights, and the sampler's shuffle
-    # seed is taken in prepare); from here each process draws its own crops, flips and dropout.
-    set_seed(args.seed, device_specific=True)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError("the training split is empty")
@@ -84,93 +104,140 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     scheduler = get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps)
 
     unwrapped = accelerator.unwrap_model(model)
-    old_policy = FrozenPolicy(unwrapped) if method.needs_old_policy else None
-    reference_policy = FrozenPolicy(unwrapped) if method.needs_reference_policy else None
+    policies = {"old_policy": FrozenPolicy(unwrapped) if method.needs_old_policy else None,
+                "reference_policy": FrozenPolicy(unwrapped) if method.needs_reference_policy else None}
+    old_policy, reference_policy = policies["old_policy"], policies["reference_policy"]
     refresh_every = config.objective.refresh_every_steps
+    state = load_checkpoint(accelerator, checkpoint, scheduler, policies) if checkpoint else TrainState()
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         config.save(output_dir)
         logger.info("data: %s (validation from %s)", task.sizes(), task.validation_source)
-    accelerator.init_trackers("tensorboard", config=tracker_config(config.to_dict()))
-    metrics_log = MetricsLog(output_dir / METRICS_LOG_NAME, enabled=accelerator.is_main_process)
-
-    progress = tqdm(total=total_steps, desc=f"{method.name} train", disable=args.disable_tqdm or not accelerator.is_local_main_process)
-    window = _MetricWindow()
-    loss_sum, step, samples_seen = 0.0, 0, 0
-    best_score, best_epoch = -1.0, 0
+    # On resume TensorBoard drops what the killed run logged after the checkpoint.
+    accelerator.init_trackers("tensorboard", config=tracker_config(config.to_dict()),
+                              init_kwargs={"tensorboard": {"purge_step": state.step + 1}} if checkpoint else {})
+    metrics_log = MetricsLog(output_dir / METRICS_LOG_NAME, enabled=accelerator.is_main_process,
+                             keep_lines=state.log_lines if checkpoint else 0)
+    window = MetricWindow(state, accelerator.device)
+    preemption = PreemptionWatch()
+    progress = tqdm(total=total_steps, initial=state.step, desc=f"{method.name} train",
+                    disable=args.disable_tqdm or not accelerator.is_local_main_process)
     primary = task.primary_metric
-    validation_metrics: dict = {}
+    runtime_before = state.train_runtime
     start = window_start = time.perf_counter()
-    for epoch in range(num_epochs):
-        model.train()
-        if old_policy is not None and refresh_every is None:
-            old_policy.refresh(unwrapped)
-        for batch in train_loader:
-            loss, metrics = _training_step(accelerator, model, method, old_policy, reference_policy, batch)
-            grad_norm = _clip_gradients(accelerator, model, args.max_grad_norm)
-            optimizer.step()
-            if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no step, no schedule
-                scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            batch_samples = batch["labels"].shape[0] * accelerator.num_processes
-            samples_seen += batch_samples
-            if old_policy is not None and refresh_every is not None and step % refresh_every == 0:
-                old_policy.refresh(unwrapped)
-            window.add(loss=loss, grad_norm=grad_norm, **metrics)
-            progress.update(1)
-            if step % args.logging_steps == 0 or step == total_steps:
-                logged = window.pop_mean(accelerator)
-                loss_sum += logged["loss"] * window.last_count
-                now = time.perf_counter()
-                logged.update(
-                    learning_rate=scheduler.get_last_lr()[0],
-                    head_learning_rate=scheduler.get_last_lr()[-1],
-                    epoch=step / steps_per_epoch,
-                    samples_per_second=window.last_count * batch_samples / max(now - window_start, 1e-9),
-                )
-                window_start = now
-                metrics_log.write(step, logged)
-                accelerator.log(logged, step=step)
-                progress.set_postfix(_postfix(logged), refresh=False)
-            if step >= total_steps:
-                break
-        _share_buffers(accelerator, model)
-        validation = task.evaluate(model, "validation", accelerator, not args.disable_tqdm)
-        validation_metrics = result_metrics("validation", validation, scalars_only=True)
-        metrics_log.write(step, {**validation_metrics, "epoch": epoch + 1})
-        accelerator.log(validation_metrics, step=step)
-        if validation[primary] > best_score:
-            best_score, best_epoch = validation[primary], epoch + 1
-            _save(accelerator, model, output_dir / BEST_MODEL_DIR, config)
-        logger.info("epoch %d: validation %s %.4f", epoch + 1, primary, validation[primary])
-    progress.close()
-    train_runtime = time.perf_counter() - start
 
+    def checkpoint_now() -> Path:
+        window.snapshot(state, accelerator)
+        state.train_runtime = runtime_before + time.perf_counter() - start
+        state.log_lines = metrics_log.lines
+        return save_checkpoint(accelerator, output_dir, state, scheduler, policies, config, args.save_total_limit)
+
+    # --- loop ---
+    try:
+        while state.epoch < num_epochs:
+            model.train()
+            if old_policy is not None and refresh_every is None and state.batches_in_epoch == 0:
+                old_policy.refresh(unwrapped)
+            # The shuffle and each sample's augmentation are functions of the epoch: a resumed
+            # epoch skips the batches it had done and sees the same rest.
+            train_loader.set_epoch(state.epoch)
+            if hasattr(train_loader.dataset, "set_epoch"):  # a task's dataset with random transforms
+                train_loader.dataset.set_epoch(state.epoch)
+            batches = skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
+            for batch in batches:
+                # Dropout draws by position (step, process), not from wherever the generator got to.
+                torch.manual_seed(derive_seed(args.seed, state.step, accelerator.process_index))
+                loss, metrics = _training_step(accelerator, model, method, old_policy, reference_policy, batch)
+                grad_norm = _clip_gradients(accelerator, model, args.max_grad_norm)
+                state.batches_in_epoch += 1
+                if not _finite_step(accelerator, grad_norm, state, args.skip_nonfinite_steps):
+                    optimizer.zero_grad(set_to_none=True)
+                    continue
+                optimizer.step()
+                if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no step, no schedule
+                    scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                batch_samples = batch["labels"].shape[0] * accelerator.num_processes
+                state.samples_seen += batch_samples
+                if old_policy is not None and refresh_every is not None and state.step % refresh_every == 0:
+                    old_policy.refresh(unwrapped)
+                window.add(loss=loss, grad_norm=grad_norm, **metrics)
+                progress.update(1)
+                if state.step % args.logging_steps == 0 or state.step == total_steps:
+                    logged = window.pop_mean(accelerator)
+                    state.loss_sum += logged["loss"] * window.last_count
+                    now = time.perf_counter()
+                    logged.update(
+                        learning_rate=scheduler.get_last_lr()[0],
+                        head_learning_rate=scheduler.get_last_lr()[-1],
+                        epoch=state.step / steps_per_epoch,
+                        samples_per_second=window.last_count * batch_samples / max(now - window_start, 1e-9),
+                    )
+                    window_start = now
+                    metrics_log.write(state.step, logged)
+                    accelerator.log(logged, step=state.step)
+                    progress.set_postfix(_postfix(logged), refresh=False)
+                if state.step >= total_steps:
+                    break
+                if args.checkpoint_every_steps and state.step % args.checkpoint_every_steps == 0:
+                    checkpoint_now()
+                if preemption.requested(accelerator):
+                    raise TrainingPreempted(checkpoint_now(), preemption.signal_name)
+            state.epoch += 1
+            state.batches_in_epoch = 0
+            _share_buffers(accelerator, model)
+            validation = task.evaluate(model, "validation", accelerator, not args.disable_tqdm)
+            state.validation_metrics = result_metrics("validation", validation, scalars_only=True)
+            metrics_log.write(state.step, {**state.validation_metrics, "epoch": state.epoch})
+            accelerator.log(state.validation_metrics, step=state.step)
+            if validation[primary] > state.best_score:
+                state.best_score, state.best_epoch = validation[primary], state.epoch
+                _save(accelerator, model, output_dir / BEST_MODEL_DIR, config)
+            logger.info("epoch %d: validation %s %.4f", state.epoch, primary, validation[primary])
+            if args.checkpointing_steps == "epoch" and state.epoch < num_epochs:
+                checkpoint_now()
+            if preemption.requested(accelerator):
+                raise TrainingPreempted(checkpoint_now(), preemption.signal_name)
+    except TrainingPreempted:
+        accelerator.end_training()
+        raise
+    finally:
+        preemption.close()
+        progress.close()
+    train_runtime = runtime_before + time.perf_counter() - start
+
+    # --- results ---
     _save(accelerator, model, output_dir, config)
     test = task.evaluate(model, "test", accelerator, not args.disable_tqdm, output_dir / PREDICTIONS_DIR)
     representation = _evaluate_representation(accelerator, config)
-    final_epoch = step / steps_per_epoch
+    final_epoch = state.step / steps_per_epoch
     train_results = {
         "epoch": final_epoch,
-        "train_loss": loss_sum / max(step, 1),
+        "train_loss": state.loss_sum / max(state.step, 1),
         "train_runtime": train_runtime,
         "train_samples": train_samples,
-        "train_samples_per_second": samples_seen / train_runtime,
-        "train_steps_per_second": step / train_runtime,
-        "total_steps": step,
+        "train_samples_per_second": state.samples_seen / train_runtime,
+        "train_steps_per_second": state.step / train_runtime,
+        "total_steps": state.step,
         "method": method.name,
     }
+    if args.skip_nonfinite_steps:
+        train_results["nonfinite_steps_skipped"] = state.nonfinite_steps_skipped
+    if config.data.skip_bad_images:
+        train_results["skipped_bad_images"] = task.splits.skipped_bad_images
     eval_results = {"epoch": final_epoch, "task": task.name, **result_metrics("eval", test)}
     all_results = {
         **train_results,
         **eval_results,
-        **validation_metrics,
-        f"best_validation_{primary}": best_score,
-        "best_epoch": best_epoch,
+        **state.validation_metrics,
+        f"best_validation_{primary}": state.best_score,
+        "best_epoch": state.best_epoch,
         "validation_source": task.validation_source,
     }
+    if checkpoint is not None:
+        all_results["resumed_from_checkpoint"] = str(checkpoint)
     if representation:
         all_results["representation"] = {
             dataset: {"knn_accuracy": r["knn"]["knn_accuracy"], "linear_probe_accuracy": r["linear_probe"]["linear_probe_accuracy"]}
@@ -233,28 +300,6 @@ def _clip_gradients(accelerator: Accelerator, model, max_grad_norm: float) -> to
     return torch.stack(grads).norm() if grads else torch.zeros((), device=accelerator.device)
 
 
-class _MetricWindow:
-    """Sums of per-step metrics since the last log, averaged over steps and processes."""
-
-    def __init__(self):
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-        self.last_count = 0
-
-    def add(self, **metrics: torch.Tensor) -> None:
-        for name, value in metrics.items():
-            value = value.detach().float()
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
-        self.count += 1
-
-    def pop_mean(self, accelerator: Accelerator) -> dict[str, float]:
-        names = sorted(self.sums)
-        stacked = torch.stack([self.sums[name] for name in names]) / self.count
-        stacked = accelerator.reduce(stacked, reduction="mean")
-        self.last_count, self.count, self.sums = self.count, 0, {}
-        return dict(zip(names, stacked.tolist()))
-
-
 def _postfix(logged: dict) -> dict:
     postfix = {"loss": f"{logged['loss']:.4f}"}
     if "reward" in logged:
@@ -271,13 +316,30 @@ def _save(accelerator: Accelerator, model, directory: Path, config: RunConfig) -
     accelerator.wait_for_everyone()
 
 
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    finished = [name for name in (ALL_RESULTS_NAME, HEAD_CONFIG_NAME) if (output_dir / name).exists()]
-    if finished and not overwrite:
+def _check_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:
+    """A non-empty output_dir is refused unless overwriting or resuming is asked for."""
+    existing = sorted(p.name for p in output_dir.iterdir()) if output_dir.is_dir() else []
+    if existing and not (overwrite or resuming):
         raise FileExistsError(
-            f"output_dir {output_dir} already holds a trained run ({', '.join(finished)}); "
-            "choose another --output_dir or pass --overwrite_output_dir"
+            f"output_dir {output_dir} is not empty ({', '.join(existing[:4])}{' ...' if len(existing) > 4 else ''}); "
+            "choose another --output_dir, pass --overwrite_output_dir, or --resume_from_checkpoint latest"
         )
+
+
+def _finite_step(accelerator: Accelerator, grad_norm: torch.Tensor, state: TrainState, skip: bool) -> bool:
+    """Whether to take this optimizer step. The gradient norm is that of the all-reduced gradients, so every
+    process decides alike. fp16 overflows are the gradient scaler's to handle."""
+    if accelerator.scaler is not None or bool(torch.isfinite(grad_norm)):
+        return True
+    if not skip:
+        raise FloatingPointError(
+            f"the loss or gradients are not finite at step {state.step + 1}; the last checkpoint (if any) is kept. "
+            "Lower --learning_rate, or pass --skip_nonfinite_steps to skip such steps"
+        )
+    state.nonfinite_steps_skipped += 1
+    logger.warning("non-finite gradients at step %d: step skipped (%d so far)", state.step + 1,
+                   state.nonfinite_steps_skipped)
+    return False
 
 
 def _freeze_unused_parameters(model: EncoderWithHead, dummy_inputs: dict) -> None:

@@ -50,7 +50,7 @@ def test_voc_layout(tmp_path):
     splits = load_segmentation_splits(DataArguments(dataset_name=str(root), train_val_split=0))
     assert splits.class_names == VOC_CLASSES and splits.sizes() == {"train": 5, "validation": 3, "test": 3}
     dataset = SegmentationDataset(splits.train, splits.image_column, splits.mask_column, 21,
-                                  lambda image, mask: (image, mask), "train")
+                                  lambda image, mask, generator: (image, mask), "train")
     _, mask = dataset[0]
     assert set(np.unique(mask)) <= {0, 1, 2, 255}
 
@@ -72,7 +72,7 @@ def test_generic_layout_with_class_names_and_ade_reduce_labels(tmp_path):
     splits = load_segmentation_splits(args)
     assert splits.class_names == ["0", "1", "2"]  # inferred from the reduced training masks
     dataset = SegmentationDataset(splits.test, splits.image_column, splits.mask_column, 3,
-                                  lambda image, mask: (image, mask), "test", reduce_labels=True)
+                                  lambda image, mask, generator: (image, mask), "test", reduce_labels=True)
     assert np.unique(dataset[0][1]).tolist() == [0, 1, 2, 255]
 
 
@@ -94,7 +94,7 @@ def test_malformed_masks_are_named(tmp_path):
     Image.fromarray(np.full((32, 32), 7, dtype=np.uint8)).save(bad)
     splits = load_segmentation_splits(DataArguments(dataset_name=str(root), train_val_split=0))
     dataset = SegmentationDataset(splits.test, splits.image_column, splits.mask_column, 3,
-                                  lambda image, mask: (image, mask), "test")
+                                  lambda image, mask, generator: (image, mask), "test")
     with pytest.raises(ValueError, match=r"mask .*val_001\.png has values \[7\] that are neither class indices 0\.\.2"):
         dataset[1]
     Image.new("RGB", (32, 32), (128, 0, 0)).save(bad)

@@ -49,3 +49,19 @@ def test_random_resized_crop_box_stays_inside_and_respects_area():
 def test_bad_crop_scale():
     with pytest.raises(ValueError, match="random_resized_crop_scale"):
         TrainTransform(Preprocessing(8), scale=(0.5, 1.5))
+
+
+def test_augmentation_is_a_function_of_seed_epoch_and_index(imagefolder):
+    from grpo_rm.config import DataArguments
+    from grpo_rm.data import ImageDataset, load_classification_splits
+
+    splits = load_classification_splits(DataArguments(dataset_name=imagefolder))
+    dataset = ImageDataset(splits, "train", TrainTransform(Preprocessing(8), (0.2, 1.0)), seed=3)
+    first = [dataset[i][0] for i in (5, 0, 5)]  # any order of access, any worker: the same sample draws alike
+    assert torch.equal(first[0], first[2]) and not torch.equal(first[0], first[1])
+    dataset.set_epoch(1)
+    assert not torch.equal(dataset[5][0], first[0])  # a new epoch, new crops
+    dataset.set_epoch(0)
+    assert torch.equal(dataset[5][0], first[0])
+    other_seed = ImageDataset(splits, "train", TrainTransform(Preprocessing(8), (0.2, 1.0)), seed=4)
+    assert not torch.equal(other_seed[5][0], first[0])

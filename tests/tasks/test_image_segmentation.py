@@ -97,7 +97,7 @@ def test_visualize_writes_a_panel(tmp_path, tiny_dinov2):
     with pytest.raises(ValueError, match="visualize shows segmentation predictions"):
         from grpo_rm.commands import visualize_runs
         from grpo_rm.training import train
-        from tests.test_training import tiny_config
+        from tests.training.test_loop import tiny_config
 
         train(tiny_config(tiny_dinov2, tmp_path / "cls", max_train_steps=1))
         visualize_runs([str(tmp_path / "cls")], None, str(tmp_path / "vis2"))

@@ -167,3 +167,45 @@ def test_knn_linear_probe_and_compare_on_text(tmp_path, tiny_bert, text_parquet,
     assert "top-1 (own head)" in table and "kNN top-1 (k=3)" in table
     for row in ("frozen", "ce", "grpo-rm"):
         assert f"| {row} |" in table
+
+
+def test_length_grouped_order_is_a_function_of_the_epoch(tiny_bert, text_parquet):
+    config = RunConfig.from_dict({"task": "text-classification", "model_name_or_path": tiny_bert,
+                                  "dataset_name": text_parquet, "per_device_train_batch_size": 4,
+                                  "group_by_length": True})
+    task = build_task(config)
+    sampler = task.train_loader(task.build_model().processor).sampler
+    orders = {}
+    for epoch in (0, 1, 0):
+        sampler.set_epoch(epoch)
+        orders.setdefault(epoch, []).append(list(sampler))
+    assert orders[0][0] == orders[0][1]  # the same epoch again (a resume): the same order
+    assert orders[0][0] != orders[1][0] and sorted(orders[1][0]) == list(range(len(task.splits.train)))
+
+
+def test_text_run_resumes_bitwise(tmp_path, tiny_bert, text_parquet, monkeypatch):
+    from grpo_rm.training import loop, train
+
+    def run(output_dir, **extra):
+        values = {"task": "text-classification", "model_name_or_path": tiny_bert, "dataset_name": text_parquet,
+                  "output_dir": str(output_dir), "per_device_train_batch_size": 8, "num_train_epochs": 2,
+                  "group_by_length": True, "checkpointing_steps": 3, "disable_tqdm": True, "report_to": "none",
+                  **extra}
+        return train(RunConfig.from_dict(values))
+
+    run(tmp_path / "reference")
+    original, calls = loop._training_step, []
+
+    def killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_training_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "run")
+    monkeypatch.undo()
+    run(tmp_path / "run", resume_from_checkpoint="latest")
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == \
+        (tmp_path / "reference" / "model.safetensors").read_bytes()

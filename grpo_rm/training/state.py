@@ -1,0 +1,87 @@
+"""Everything a resumed run needs that is not a tensor of the model, optimizer or frozen policies.
+
+``TrainState`` is saved as JSON in every checkpoint (like HF Trainer's ``trainer_state.json``),
+so reading it can never run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+from ..files import write_text_atomic
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # the epoch in progress (0-based)
+    batches_in_epoch: int = 0  # batches of that epoch consumed: the data position
+    samples_seen: int = 0  # over all processes
+    loss_sum: float = 0.0  # sum over logged steps of the loss, for train_loss
+    train_runtime: float = 0.0  # seconds of training before this process started (resumes add up)
+    best_score: float = -1.0
+    best_epoch: int = 0
+    nonfinite_steps_skipped: int = 0
+    log_lines: int = 0  # lines of metrics.jsonl written: a resume keeps exactly these
+    validation_metrics: dict = field(default_factory=dict)  # the last epoch's
+    # The metric window since the last log: sums of per-step means, already averaged over processes.
+    window_sums: dict = field(default_factory=dict)
+    window_count: int = 0
+
+    def state_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+    def save(self, path: str | Path) -> None:
+        write_text_atomic(path, json.dumps(self.state_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainState":
+        state = cls()
+        state.load_state_dict(json.loads(Path(path).read_text()))
+        return state
+
+
+class MetricWindow:
+    """Sums of per-step metrics since the last log, averaged over steps and processes when logged.
+
+    ``snapshot`` stores the window in the ``TrainState`` averaged over processes; since the
+    logged value is a mean, a window restored on every process from that snapshot logs the
+    same numbers as the uninterrupted run would.
+    """
+
+    def __init__(self, state: TrainState, device: torch.device):
+        self.sums = {name: torch.tensor(value, device=device) for name, value in state.window_sums.items()}
+        self.count = state.window_count
+        self.last_count = 0
+
+    def add(self, **metrics: torch.Tensor) -> None:
+        for name, value in metrics.items():
+            value = value.detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += 1
+
+    def _reduced(self, accelerator: Accelerator) -> dict[str, float]:
+        names = sorted(self.sums)
+        if not names:
+            return {}
+        stacked = accelerator.reduce(torch.stack([self.sums[name] for name in names]), reduction="mean")
+        return dict(zip(names, stacked.tolist()))
+
+    def pop_mean(self, accelerator: Accelerator) -> dict[str, float]:
+        names = sorted(self.sums)
+        stacked = accelerator.reduce(torch.stack([self.sums[name] for name in names]) / self.count, reduction="mean")
+        self.last_count, self.count, self.sums = self.count, 0, {}
+        return dict(zip(names, stacked.tolist()))
+
+    def snapshot(self, state: TrainState, accelerator: Accelerator) -> None:
+        state.window_sums, state.window_count = self._reduced(accelerator), self.count

@@ -1,0 +1,181 @@
+"""Runs that survive: checkpoints, exact resume after a crash or SIGTERM, refusal of unsafe resumes and pickles."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from grpo_rm.config import RunConfig
+from grpo_rm.training import TrainingPreempted, loop, train
+from grpo_rm.training.checkpoints import PREEMPTED_EXIT_CODE, list_checkpoints
+
+# 96 digits, batch 16: 6 steps an epoch, 3 epochs; random crops and flips, so the data position matters.
+RUN = dict(dataset_name="digits", max_train_samples=96, max_eval_samples=24, per_device_train_batch_size=16,
+           num_train_epochs=3, logging_steps=1, learning_rate=1e-3, disable_tqdm=True, report_to="none",
+           random_resized_crop_scale=[0.5, 1.0], hflip_prob=0.5)
+
+
+def config(model, output_dir, **overrides):
+    return RunConfig.from_dict({**RUN, "model_name_or_path": model, "output_dir": str(output_dir), **overrides})
+
+
+def weights(run_dir):
+    return {name: (run_dir / name).read_bytes() for name in ("model.safetensors", "head.safetensors")}
+
+
+def training_records(run_dir):
+    return [{k: v for k, v in json.loads(line).items() if k != "samples_per_second"}
+            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def crash_at_step(monkeypatch, step):
+    """Make the training step raise when it is asked for optimizer step ``step`` (a kill after a checkpoint)."""
+    original, calls = loop._training_step, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt("simulated kill")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_training_step", failing)
+
+
+@pytest.mark.parametrize("method, workers", [("grpo-rm", 0), ("ce", 2)])
+def test_resume_after_a_crash_is_bitwise_the_uninterrupted_run(tmp_path, tiny_dinov2, monkeypatch, method, workers):
+    extra = dict(method=method, dataloader_num_workers=workers, checkpointing_steps=4)
+    reference = train(config(tiny_dinov2, tmp_path / "reference", **extra))
+
+    crash_at_step(monkeypatch, 11)  # after checkpoint-8, which is mid-epoch 2 (old policy from epoch start)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tiny_dinov2, tmp_path / "resumed", **extra))
+    assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["checkpoint-4", "checkpoint-8"]
+    monkeypatch.undo()
+    resumed = train(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
+
+    assert weights(tmp_path / "resumed") == weights(tmp_path / "reference")
+    assert resumed["eval_loss"] == reference["eval_loss"] and resumed["total_steps"] == 18
+    assert resumed["resumed_from_checkpoint"].endswith("checkpoint-8")
+    records = training_records(tmp_path / "resumed")
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 19))  # nothing lost, nothing twice
+    for got, want in zip(records, training_records(tmp_path / "reference")):
+        assert got.keys() == want.keys()
+        for key in got:
+            assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), (got["step"], key)
+
+
+def test_sigterm_checkpoints_exits_distinctly_and_resumes_exactly(tmp_path, tiny_dinov2):
+    flags = ["--model_name_or_path", tiny_dinov2, "--dataset_name", "digits", "--max_train_samples", "96",
+             "--max_eval_samples", "24", "--per_device_train_batch_size", "8", "--num_train_epochs", "8",
+             "--logging_steps", "1", "--disable_tqdm", "--report_to", "none", "--hflip_prob", "0.5"]
+    command = [sys.executable, "-m", "grpo_rm.cli", "train", *flags]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(command + ["--output_dir", str(tmp_path / "reference")], check=True, capture_output=True, env=env)
+
+    run = tmp_path / "run"
+    process = subprocess.Popen(command + ["--output_dir", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env, text=True)
+    log = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 20):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == PREEMPTED_EXIT_CODE, stderr[-2000:]
+    assert "resume_from_checkpoint latest" in stderr
+    assert not (run / "all_results.json").exists()
+    (checkpoint,) = list_checkpoints(run)
+    subprocess.run(command + ["--output_dir", str(run), "--resume_from_checkpoint", "latest"], check=True,
+                   capture_output=True, env=env)
+    assert weights(run) == weights(tmp_path / "reference")
+
+
+def test_preemption_from_python_raises_after_checkpointing(tmp_path, tiny_dinov2, monkeypatch):
+    original = loop._training_step
+
+    def signal_at_third(*args, **kwargs):
+        signal_at_third.calls += 1
+        if signal_at_third.calls == 3:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return original(*args, **kwargs)
+
+    signal_at_third.calls = 0
+    monkeypatch.setattr(loop, "_training_step", signal_at_third)
+    with pytest.raises(TrainingPreempted) as raised:
+        train(config(tiny_dinov2, tmp_path))
+    assert raised.value.checkpoint.name == "checkpoint-3"
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # the handler is removed again
+
+
+def test_resume_with_other_settings_is_refused_with_the_keys(tmp_path, tiny_dinov2):
+    train(config(tiny_dinov2, tmp_path, checkpointing_steps=5, max_train_steps=6))
+    with pytest.raises(ValueError, match=r"learning_rate: 0.001 in the checkpoint, 0.01 now"):
+        train(config(tiny_dinov2, tmp_path, learning_rate=1e-2, resume_from_checkpoint="latest"))
+    # Safe changes (logging, more steps) are allowed.
+    results = train(config(tiny_dinov2, tmp_path, checkpointing_steps=5, max_train_steps=8, logging_steps=2,
+                           resume_from_checkpoint=str(tmp_path / "checkpoint-5")))
+    assert results["total_steps"] == 8
+
+
+def test_non_empty_output_dir_is_refused_unless_asked(tmp_path, tiny_dinov2):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty .*notes.txt.*--overwrite_output_dir"):
+        train(config(tiny_dinov2, tmp_path, max_train_steps=1))
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "run_config.yaml").exists()
+    results = train(config(tiny_dinov2, tmp_path, max_train_steps=1, resume_from_checkpoint="latest"))
+    assert results["total_steps"] == 1  # latest with no checkpoint yet: a fresh start
+
+
+def test_partial_checkpoints_are_never_latest_and_old_ones_rotate(tmp_path, tiny_dinov2):
+    train(config(tiny_dinov2, tmp_path, checkpointing_steps=2, save_total_limit=2, max_train_steps=9))
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-6", "checkpoint-8"]
+    # A kill during a write leaves a staging folder, never a checkpoint-<step> without its state.
+    (tmp_path / ".checkpoint-10.tmp").mkdir()
+    (tmp_path / "checkpoint-12").mkdir()
+    assert list_checkpoints(tmp_path)[-1].name == "checkpoint-8"
+
+
+def test_a_pickle_in_a_checkpoint_is_rejected_and_never_runs(tmp_path, tiny_dinov2):
+    train(config(tiny_dinov2, tmp_path / "run", checkpointing_steps=2, max_train_steps=3))
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    checkpoint = tmp_path / "run" / "checkpoint-2"
+    for name in ("optimizer.bin", "random_states_0.pkl"):
+        (checkpoint / name).write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(pickle.UnpicklingError):
+        train(config(tiny_dinov2, tmp_path / "run", checkpointing_steps=2, max_train_steps=3,
+                     resume_from_checkpoint=str(checkpoint)))
+    assert not marker.exists()
+
+
+def test_a_pickled_model_in_a_run_directory_is_not_loaded(tmp_path, tiny_dinov2, capsys):
+    from grpo_rm.cli import main
+
+    train(config(tiny_dinov2, tmp_path / "run", max_train_steps=1))
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "run" / "model.safetensors").unlink()
+    (tmp_path / "run" / "pytorch_model.bin").write_bytes(pickle.dumps(Payload()))
+    assert main(["eval", "--model_name_or_path", str(tmp_path / "run")]) == 1
+    assert "safetensors" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_overwriting_a_run_drops_its_checkpoints(tmp_path, tiny_dinov2):
+    train(config(tiny_dinov2, tmp_path, checkpointing_steps=2, max_train_steps=5))
+    assert list_checkpoints(tmp_path)
+    train(config(tiny_dinov2, tmp_path, max_train_steps=1, overwrite_output_dir=True))
+    assert not list_checkpoints(tmp_path)  # "latest" can no longer resume the replaced run
