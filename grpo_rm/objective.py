@@ -19,8 +19,9 @@ import torch.nn.functional as F
 
 RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-REWARD_PRESETS = ("accuracy", "accuracy+uniformity", "probability-gap")
-SCALE_REWARDS = ("group", "none")
+REWARD_PRESETS = ("accuracy", "accuracy+uniformity", "probability-gap", "margin")
+SCALE_REWARDS = ("group", "batch", "none")
+GROUP_WEIGHTINGS = ("uniform", "old_policy")
 ADVANTAGE_STD_EPS = 1e-4
 
 
@@ -62,8 +63,13 @@ def compute_rewards(
     targets: torch.Tensor,
     reward: Union[str, RewardFn] = "accuracy+uniformity",
     uniformity_weight: float = 1.0,
+    old_logprobs: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Reward of every class of every query: [Q, C] from old probabilities [Q, C] and labels [Q]."""
+    """Reward of every class of every query: [Q, C] from old probabilities [Q, C] and labels [Q].
+
+    ``old_logprobs`` (the log of ``old_probs``) is what ``margin`` reads when given: it keeps the
+    logit gap of classes whose probabilities underflow to 0, where a log of ``old_probs`` gives -inf - -inf.
+    """
     is_target = F.one_hot(targets, old_probs.shape[-1]).to(old_probs.dtype)
     if callable(reward):
         rewards = reward(old_probs, targets)
@@ -77,14 +83,25 @@ def compute_rewards(
         return is_target - uniformity_weight * old_probs * (1.0 - is_target)
     if reward == "probability-gap":
         return is_target - old_probs
+    if reward == "margin":
+        # sigmoid(log pi_i - log pi_y) = pi_i / (pi_i + pi_y): how strongly the old model prefers class i to the label.
+        old_logprobs = old_probs.log() if old_logprobs is None else old_logprobs
+        gap = old_logprobs - old_logprobs.gather(-1, targets.unsqueeze(-1))
+        return torch.where(is_target.bool(), 1.0, -uniformity_weight * torch.sigmoid(gap)).to(old_probs.dtype)
     raise ValueError(f"unknown reward {reward!r}; choose one of {REWARD_PRESETS} or pass a callable")
 
 
 def group_advantages(rewards: torch.Tensor, scale_rewards: str = "group") -> torch.Tensor:
-    """Group-relative advantages over the class dimension of [Q, C] rewards."""
+    """Group-relative advantages over the class dimension of [Q, C] rewards.
+
+    Every mode subtracts each group's mean. ``group`` divides by each group's std, ``batch`` by the std
+    of all Q*C rewards (TRL's ``scale_rewards="batch"``), ``none`` by nothing; stds are Bessel-corrected.
+    """
     centred = rewards - rewards.mean(dim=-1, keepdim=True)
     if scale_rewards == "group":
         return centred / (rewards.std(dim=-1, keepdim=True) + ADVANTAGE_STD_EPS)
+    if scale_rewards == "batch":
+        return centred / (rewards.std() + ADVANTAGE_STD_EPS)
     if scale_rewards == "none":
         return centred
     raise ValueError(f"unknown scale_rewards {scale_rewards!r}; choose one of {SCALE_REWARDS}")
@@ -96,9 +113,11 @@ def grpo_rm_loss(
     targets: torch.Tensor,
     *,
     epsilon: float = 0.2,
+    epsilon_high: float | None = None,
     reward: Union[str, RewardFn] = "accuracy+uniformity",
     uniformity_weight: float = 1.0,
     scale_rewards: str = "group",
+    group_weighting: str = "uniform",
     ignore_index: int = -100,
     beta: float = 0.0,
     ref_logits: torch.Tensor | None = None,
@@ -108,7 +127,13 @@ def grpo_rm_loss(
     ``logits`` and ``old_logits`` are [N, C] (classification) or [N, C, H, W] (one query
     per pixel); ``targets`` are [N] or [N, H, W]. Queries labelled ``ignore_index`` are
     left out of every mean. Math runs in float32 whatever the input dtype.
+
+    The ratio is clipped to [1 - epsilon, 1 + epsilon_high] (``epsilon_high=None``: epsilon). A query's
+    C class terms are averaged (``group_weighting="uniform"``) or weighted by the old policy's
+    probabilities (``"old_policy"``: the expectation, under pi_old, of sampled GRPO's per-sample term).
     """
+    if group_weighting not in GROUP_WEIGHTINGS:
+        raise ValueError(f"unknown group_weighting {group_weighting!r}; choose one of {GROUP_WEIGHTINGS}")
     if old_logits.shape != logits.shape:
         raise ValueError(f"old_logits shape {tuple(old_logits.shape)} != logits shape {tuple(logits.shape)}")
     if beta > 0 and (ref_logits is None or ref_logits.shape != logits.shape):
@@ -129,19 +154,24 @@ def grpo_rm_loss(
         return LossOutput(zero, metrics)
 
     old_probs = old_logp.exp()
-    rewards = compute_rewards(old_probs, valid_targets, reward, uniformity_weight)
+    rewards = compute_rewards(old_probs, valid_targets, reward, uniformity_weight, old_logprobs=old_logp)
     advantages = group_advantages(rewards, scale_rewards)
 
-    # Where A >= 0 the term min(rho*A, clip(rho)*A) = A*min(rho, 1+eps) does not depend on rho above
-    # 1+eps, so log rho is capped there (at a point still above the clip). Without the cap an old
+    # Where A >= 0 the term min(rho*A, clip(rho)*A) = A*min(rho, 1+eps_high) does not depend on rho above
+    # 1+eps_high, so log rho is capped there (at a point still above the clip). Without the cap an old
     # probability near 0 overflows rho to inf, and inf*0 turns the zero gradient of that clipped
     # term (exp's backward) or the term itself (A = 0) into NaN. Values, gradients and clip metrics
     # are unchanged wherever rho was finite. With A < 0 a huge rho is the method's own (unbounded) term.
+    high = epsilon if epsilon_high is None else epsilon_high
     log_ratio = logp - old_logp
-    log_ratio = torch.where(advantages >= 0, log_ratio.clamp(max=math.log1p(epsilon) + 1.0), log_ratio)
+    log_ratio = torch.where(advantages >= 0, log_ratio.clamp(max=math.log1p(high) + 1.0), log_ratio)
     ratio = torch.exp(log_ratio)
-    clipped_ratio = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon)
-    surrogate = torch.minimum(ratio * advantages, clipped_ratio * advantages).mean(dim=-1)
+    clipped_ratio = torch.clamp(ratio, 1.0 - epsilon, 1.0 + high)
+    terms = torch.minimum(ratio * advantages, clipped_ratio * advantages)
+    if group_weighting == "uniform":
+        surrogate = terms.mean(dim=-1)
+    else:
+        surrogate = (old_probs * terms).sum(dim=-1)
 
     objective = surrogate
     probs = logp.exp()
@@ -153,8 +183,11 @@ def grpo_rm_loss(
     loss = -objective.mean()
 
     with torch.no_grad():
+        # Clip fractions count (query, class) terms, whatever group_weighting weighs them by.
         low_clipped = (ratio < 1.0 - epsilon) & (advantages < 0)
-        high_clipped = (ratio > 1.0 + epsilon) & (advantages > 0)
+        high_clipped = (ratio > 1.0 + high) & (advantages > 0)
+        # Per group in every scale_rewards mode (TRL logs the batch std under "batch"): a group with
+        # constant rewards has zero advantages whatever the scaling, and this counts such groups.
         reward_std = rewards.std(dim=-1)
         metrics = {
             # Expected reward of the policy that produced the group (the old policy),

@@ -5,27 +5,33 @@ import math
 import pytest
 import torch
 
-from grpo_rm.objective import cross_entropy_loss, group_advantages, grpo_rm_loss
+from grpo_rm.objective import compute_rewards, cross_entropy_loss, group_advantages, grpo_rm_loss
 
-PRESETS = ["accuracy", "accuracy+uniformity", "probability-gap"]
+PRESETS = ["accuracy", "accuracy+uniformity", "probability-gap", "margin"]
+
+
+def _sample_std(values):
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def reference_loss(logits, old_logits, targets, epsilon=0.2, reward="accuracy+uniformity", w=1.0,
-                   scale_rewards="group", ignore_index=-100, beta=0.0, ref_logits=None):
-    """METHOD.md written out query by query, class by class, in float64 Python arithmetic on torch scalars."""
+                   scale_rewards="group", ignore_index=-100, beta=0.0, ref_logits=None, epsilon_high=None,
+                   group_weighting="uniform"):
+    """METHOD.md and the README's variants written out query by query, class by class, in float64 Python
+    arithmetic on torch scalars. Rewards come first for every query, since ``batch`` scaling needs them all."""
     num_classes = logits.shape[1]
     if logits.dim() == 4:
         logits = logits.permute(0, 2, 3, 1).reshape(-1, num_classes)
         old_logits = old_logits.permute(0, 2, 3, 1).reshape(-1, num_classes)
         ref_logits = None if ref_logits is None else ref_logits.permute(0, 2, 3, 1).reshape(-1, num_classes)
         targets = targets.reshape(-1)
-    per_query = []
+    upper = 1 + (epsilon if epsilon_high is None else epsilon_high)
+    queries = []  # (q, old probabilities, rewards) of every valid query
     for q in range(logits.shape[0]):
         y = int(targets[q])
         if y == ignore_index:
             continue
-        z = logits[q].double()
-        pi = torch.exp(z) / torch.exp(z).sum()
         old = torch.exp(old_logits[q].double()) / torch.exp(old_logits[q].double()).sum()
         old = old.detach()
         rewards = []
@@ -35,17 +41,26 @@ def reference_loss(logits, old_logits, targets, epsilon=0.2, reward="accuracy+un
                 rewards.append(acc)
             elif reward == "accuracy+uniformity":
                 rewards.append(acc + w * (0.0 if i == y else -float(old[i])))
+            elif reward == "margin":
+                rewards.append(1.0 if i == y else -w * float(old[i]) / (float(old[i]) + float(old[y])))
             else:
                 rewards.append(acc - float(old[i]))
+        queries.append((q, old, rewards))
+    batch_std = _sample_std([r for _, _, rewards in queries for r in rewards])
+    per_query = []
+    for q, old, rewards in queries:
+        z = logits[q].double()
+        pi = torch.exp(z) / torch.exp(z).sum()
         mean = sum(rewards) / num_classes
-        std = math.sqrt(sum((r - mean) ** 2 for r in rewards) / (num_classes - 1))
-        advantages = [(r - mean) / (std + 1e-4) if scale_rewards == "group" else r - mean for r in rewards]
+        divisor = {"group": _sample_std(rewards) + 1e-4, "batch": batch_std + 1e-4, "none": 1.0}[scale_rewards]
+        advantages = [(r - mean) / divisor for r in rewards]
         terms = []
         for i in range(num_classes):
             rho = pi[i] / old[i]
-            clipped = torch.clamp(rho, 1 - epsilon, 1 + epsilon)
-            terms.append(torch.minimum(rho * advantages[i], clipped * advantages[i]))
-        objective = sum(terms) / num_classes
+            clipped = torch.clamp(rho, 1 - epsilon, upper)
+            term = torch.minimum(rho * advantages[i], clipped * advantages[i])
+            terms.append(term / num_classes if group_weighting == "uniform" else old[i] * term)
+        objective = sum(terms)
         if beta > 0:
             ref = torch.softmax(ref_logits[q].double(), dim=0)
             objective = objective - beta * (pi * (torch.log(pi) - torch.log(ref))).sum()
@@ -80,10 +95,71 @@ def test_gradient_at_ratio_one_is_minus_advantage_over_c():
     torch.testing.assert_close(logits.grad[0], -advantages / 3)
 
 
+def test_epsilon_high_moves_only_the_upper_clip_bound():
+    # The three-class case above: ratios 1.2 (A > 0), 0.8333 and 0.75 (A < 0), lower bound 1 - 0.1 = 0.9.
+    old_probs, new_probs = torch.tensor([[0.5, 0.3, 0.2]]), torch.tensor([[0.6, 0.25, 0.15]])
+    centred = [5 / 6, -7 / 15, -11 / 30]
+    std = math.sqrt(sum(c * c for c in centred) / 2)
+    adv = [c / (std + 1e-4) for c in centred]
+    for epsilon_high, upper_term, high_clipped in [(0.3, 1.2, 0.0), (0.15, 1.15, 1 / 3), (None, 1.1, 1 / 3)]:
+        loss, metrics = grpo_rm_loss(new_probs.log(), old_probs.log(), torch.tensor([0]), epsilon=0.1,
+                                     epsilon_high=epsilon_high)
+        assert loss.item() == pytest.approx(-(upper_term * adv[0] + 0.9 * adv[1] + 0.9 * adv[2]) / 3, abs=1e-6)
+        assert metrics["clip_ratio/high_mean"].item() == pytest.approx(high_clipped)
+        assert metrics["clip_ratio/low_mean"].item() == pytest.approx(2 / 3)
+        assert metrics["clip_ratio/region_mean"].item() == pytest.approx(2 / 3 + high_clipped)
+
+
+def test_batch_scaling_centres_per_group_and_divides_by_the_std_of_all_rewards():
+    rewards = torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]], dtype=torch.float64)
+    # All six rewards: mean 0.5, squared deviations 0.25 * 5 + 2.25 = 3.5, Bessel variance 3.5 / 5.
+    expected = torch.tensor([[2 / 3, -1 / 3, -1 / 3], [4 / 3, -2 / 3, -2 / 3]], dtype=torch.float64)
+    expected = expected / (math.sqrt(0.7) + 1e-4)
+    torch.testing.assert_close(group_advantages(rewards, "batch"), expected)
+    # Group scaling would give both groups the same advantages; batch scaling keeps their 1:2 spread.
+    group = group_advantages(rewards, "group")
+    torch.testing.assert_close(group[0], group[1], rtol=1e-3, atol=0.0)
+
+
+def test_old_policy_weighting_at_ratio_one_is_the_exact_policy_gradient():
+    old = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]).log()
+    targets = torch.tensor([0, 2])
+    logits = old.clone().requires_grad_(True)
+    loss, _ = grpo_rm_loss(logits, old, targets, reward="accuracy", scale_rewards="none",
+                           group_weighting="old_policy")
+    loss.backward()
+    probs = old.exp()
+    advantages = torch.nn.functional.one_hot(targets, 3).float() - 1 / 3
+    # -J = -(1/Q) sum_q sum_i pi_i A_i; d/dz_j = -(1/Q) pi_j (A_j - sum_i pi_i A_i)
+    expected_loss = -(probs * advantages).sum(dim=-1).mean()
+    expected_grad = -probs * (advantages - (probs * advantages).sum(dim=-1, keepdim=True)) / 2
+    assert loss.item() == pytest.approx(expected_loss.item(), abs=1e-7)
+    torch.testing.assert_close(logits.grad, expected_grad)
+
+
+def test_margin_reward_is_the_pairwise_preference_over_the_label_and_survives_underflow():
+    old_probs = torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64)
+    rewards = compute_rewards(old_probs, torch.tensor([1]), "margin", uniformity_weight=0.5)
+    torch.testing.assert_close(rewards, torch.tensor([[-0.5 * 0.5 / 0.8, 1.0, -0.5 * 0.2 / 0.5]], dtype=torch.float64))
+    # Label and class 2 both underflow to probability 0 in float32; their logit gap is -2.
+    old_logits = torch.tensor([[1e4, 0.0, -2.0]])
+    old_logprobs = torch.log_softmax(old_logits, dim=-1)
+    rewards = compute_rewards(old_logprobs.exp(), torch.tensor([1]), "margin", old_logprobs=old_logprobs)
+    torch.testing.assert_close(rewards, torch.tensor([[-1.0, 1.0, -1 / (1 + math.e ** 2)]]))
+    logits = (old_logits + torch.tensor([[0.0, 0.5, -0.5]])).requires_grad_(True)
+    loss, metrics = grpo_rm_loss(logits, old_logits, torch.tensor([1]), reward="margin")
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    assert all(torch.isfinite(value) for value in metrics.values())
+
+
 @pytest.mark.parametrize("reward", PRESETS)
-@pytest.mark.parametrize("scale_rewards", ["group", "none"])
+@pytest.mark.parametrize("scale_rewards", ["group", "batch", "none"])
 @pytest.mark.parametrize("spatial", [False, True])
-def test_matches_float64_reference_values_and_gradients(reward, scale_rewards, spatial):
+@pytest.mark.parametrize("group_weighting", ["uniform", "old_policy"])
+@pytest.mark.parametrize("epsilon_high", [None, 0.28])
+def test_matches_float64_reference_values_and_gradients(reward, scale_rewards, spatial, group_weighting,
+                                                         epsilon_high):
     torch.manual_seed(0)
     shape = (3, 5, 2, 3) if spatial else (6, 5)
     logits = torch.randn(shape, dtype=torch.float64) * 1.5
@@ -91,7 +167,8 @@ def test_matches_float64_reference_values_and_gradients(reward, scale_rewards, s
     target_shape = (shape[0],) + shape[2:]
     targets = torch.randint(0, 5, target_shape)
     targets.view(-1)[1] = -100
-    kwargs = dict(epsilon=0.2, reward=reward, scale_rewards=scale_rewards)
+    kwargs = dict(epsilon=0.2, reward=reward, scale_rewards=scale_rewards, group_weighting=group_weighting,
+                  epsilon_high=epsilon_high)
 
     ours = logits.clone().requires_grad_(True)
     loss, _ = grpo_rm_loss(ours, old_logits, targets, uniformity_weight=0.7, **kwargs)
@@ -216,7 +293,9 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="unknown reward"):
         grpo_rm_loss(torch.randn(2, 3), torch.randn(2, 3), torch.tensor([0, 1]), reward="nope")
     with pytest.raises(ValueError, match="scale_rewards"):
-        grpo_rm_loss(torch.randn(2, 3), torch.randn(2, 3), torch.tensor([0, 1]), scale_rewards="batch")
+        grpo_rm_loss(torch.randn(2, 3), torch.randn(2, 3), torch.tensor([0, 1]), scale_rewards="token")
+    with pytest.raises(ValueError, match="group_weighting"):
+        grpo_rm_loss(torch.randn(2, 3), torch.randn(2, 3), torch.tensor([0, 1]), group_weighting="sampled")
     with pytest.raises(ValueError, match="ref_logits"):
         grpo_rm_loss(torch.randn(2, 3), torch.randn(2, 3), torch.tensor([0, 1]), beta=0.1)
 

@@ -4,15 +4,17 @@ Each test states one property of the loss in METHOD.md and checks it on drawn in
 
 * loss, gradients and metrics are finite for logits up to +-1e4, C from 2 to 1000, float32 /
   bfloat16 / float16 inputs, [N, C] and [N, C, H, W] shapes, none, some or all queries ignored,
-  every reward preset and ``scale_rewards`` value, with and without the KL term;
+  every reward preset, ``scale_rewards`` and ``group_weighting`` value, with and without
+  ``epsilon_high`` and the KL term;
 * an all-ignored batch gives a loss of exactly 0 with zero (finite) gradients;
 * ignored queries neither change the loss nor receive gradient;
 * the loss is invariant to a constant added to one query's logits (current, old and ref each
   get their own constant per query);
 * the KL term adds beta times a non-negative KL(pi || pi_ref), which is 0 for pi_ref = pi;
-* terms clipped on the binding side are constants of the current logits: they contribute
-  no gradient, and moving probability between them leaves the loss unchanged; this still
-  holds when the ratio overflows float32.
+* terms clipped on the binding side (below 1 - epsilon, above 1 + epsilon_high) are constants
+  of the current logits, whichever weights ``group_weighting`` gives them: they contribute no
+  gradient, and moving probability between them leaves the loss unchanged; this still holds
+  when the ratio overflows float32.
 
 Tensor contents come from a ``torch.Generator`` seeded by hypothesis, so a failing example
 is reproducible from the printed draw. ``derandomize=True`` makes CI runs identical and
@@ -30,6 +32,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from grpo_rm.objective import (
+    GROUP_WEIGHTINGS,
     REWARD_PRESETS,
     SCALE_REWARDS,
     compute_rewards,
@@ -127,6 +130,8 @@ def finite_cases(draw):
         scale_rewards=draw(st.sampled_from(SCALE_REWARDS)),
         uniformity_weight=draw(st.floats(0.0, 2.0)),
         epsilon=draw(st.floats(0.01, 0.5)),
+        epsilon_high=draw(st.one_of(st.none(), st.floats(0.01, 5.0))),
+        group_weighting=draw(st.sampled_from(GROUP_WEIGHTINGS)),
         beta=draw(st.sampled_from([0.0, 0.0, 0.05, 1.0])),
         ignore_index=draw(st.sampled_from([-100, 255])),
         ignored=draw(st.sampled_from(["none", "some", "all"])),
@@ -154,8 +159,9 @@ def test_loss_grads_and_metrics_are_finite_for_logits_up_to_1e4_in_any_dtype(cas
     targets = _targets(gen, target_shape, num_classes, case["ignore_index"], case["ignored"])
 
     loss, grad, metrics = _loss_with_grads(
-        current, old, targets, epsilon=case["epsilon"], reward=case["reward"],
+        current, old, targets, epsilon=case["epsilon"], epsilon_high=case["epsilon_high"], reward=case["reward"],
         uniformity_weight=case["uniformity_weight"], scale_rewards=case["scale_rewards"],
+        group_weighting=case["group_weighting"],
         ignore_index=case["ignore_index"], beta=case["beta"], ref_logits=ref,
     )
 
@@ -178,12 +184,13 @@ def test_loss_grads_and_metrics_are_finite_for_logits_up_to_1e4_in_any_dtype(cas
     scale=st.sampled_from([1.0, 1e4]),
     reward=st.sampled_from(REWARD_PRESETS),
     scale_rewards=st.sampled_from(SCALE_REWARDS),
+    group_weighting=st.sampled_from(GROUP_WEIGHTINGS),
     beta=st.sampled_from([0.0, 0.1]),
     ignore_index=st.sampled_from([-100, 255]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_all_ignored_batch_gives_exactly_zero_loss_zero_grads_and_the_usual_metric_names(
-    dtype, num_classes, spatial, n, hw, mode, scale, reward, scale_rewards, beta, ignore_index, seed
+    dtype, num_classes, spatial, n, hw, mode, scale, reward, scale_rewards, group_weighting, beta, ignore_index, seed
 ):
     """No valid query: loss 0 (not NaN), a connected graph with all-zero gradient, finite zero metrics.
 
@@ -195,7 +202,8 @@ def test_all_ignored_batch_gives_exactly_zero_loss_zero_grads_and_the_usual_metr
     old = _logits(gen, shape, mode, scale).to(dtype)
     ref = _logits(gen, shape, mode, scale).to(dtype) if beta > 0 else None
     targets = torch.full(target_shape, ignore_index)
-    kwargs = dict(reward=reward, scale_rewards=scale_rewards, ignore_index=ignore_index, beta=beta, ref_logits=ref)
+    kwargs = dict(reward=reward, scale_rewards=scale_rewards, group_weighting=group_weighting,
+                  ignore_index=ignore_index, beta=beta, ref_logits=ref)
 
     loss, grad, metrics = _loss_with_grads(current, old, targets, **kwargs)
 
@@ -218,18 +226,20 @@ def test_all_ignored_batch_gives_exactly_zero_loss_zero_grads_and_the_usual_metr
     hw=st.integers(1, 3),
     reward=st.sampled_from(REWARD_PRESETS),
     scale_rewards=st.sampled_from(SCALE_REWARDS),
+    group_weighting=st.sampled_from(GROUP_WEIGHTINGS),
     beta=st.sampled_from([0.0, 0.2]),
     ignore_index=st.sampled_from([-100, 255]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_ignored_queries_neither_change_the_loss_nor_receive_gradient(
-    dtype, num_classes, spatial, n, hw, reward, scale_rewards, beta, ignore_index, seed
+    dtype, num_classes, spatial, n, hw, reward, scale_rewards, group_weighting, beta, ignore_index, seed
 ):
     """The loss on a batch with ignored pixels equals the loss on the valid queries alone.
 
     The valid queries are taken out by hand ([N, C, H, W] -> [N*H*W, C] with classes last), so
-    this also checks that spatial logits are flattened query by query. Ignored queries get an
-    exactly zero gradient; valid ones get the gradient of the valid-only loss.
+    this also checks that spatial logits are flattened query by query, and that ``batch`` scaling
+    takes its std over valid queries only. Ignored queries get an exactly zero gradient; valid
+    ones get the gradient of the valid-only loss.
     """
     gen = torch.Generator().manual_seed(seed)
     shape, target_shape, _ = _query_shape(spatial, n, hw, hw, num_classes)
@@ -239,7 +249,8 @@ def test_ignored_queries_neither_change_the_loss_nor_receive_gradient(
     targets = _targets(gen, target_shape, num_classes, ignore_index, "some")
     valid = targets.reshape(-1) != ignore_index
     assume(bool(valid.any()) and not bool(valid.all()))
-    kwargs = dict(reward=reward, scale_rewards=scale_rewards, ignore_index=ignore_index, beta=beta)
+    kwargs = dict(reward=reward, scale_rewards=scale_rewards, group_weighting=group_weighting,
+                  ignore_index=ignore_index, beta=beta)
 
     loss, grad, _ = _loss_with_grads(current, old, targets, ref_logits=ref, **kwargs)
 
@@ -279,12 +290,15 @@ def _grid(gen: torch.Generator, shape, step: float, bound: float) -> torch.Tenso
     scale_rewards=st.sampled_from(SCALE_REWARDS),
     uniformity_weight=st.floats(0.0, 2.0),
     epsilon=st.floats(0.05, 0.5),
+    epsilon_high=st.one_of(st.none(), st.floats(0.05, 2.0)),
+    group_weighting=st.sampled_from(GROUP_WEIGHTINGS),
     beta=st.sampled_from([0.0, 0.3]),
     ignored=st.sampled_from(["none", "some"]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_loss_and_grads_are_invariant_to_a_per_query_constant_added_to_current_old_and_ref_logits(
-    dtype, num_classes, spatial, n, hw, reward, scale_rewards, uniformity_weight, epsilon, beta, ignored, seed
+    dtype, num_classes, spatial, n, hw, reward, scale_rewards, uniformity_weight, epsilon, epsilon_high,
+    group_weighting, beta, ignored, seed
 ):
     """softmax(z + c) = softmax(z): adding c_q to query q's logits changes nothing.
 
@@ -305,8 +319,8 @@ def test_loss_and_grads_are_invariant_to_a_per_query_constant_added_to_current_o
     ref = _grid(gen, shape, step, bound)
     shifts = [_grid(gen, per_query, step, bound) for _ in range(3)]
     targets = _targets(gen, target_shape, num_classes, -100, ignored)
-    kwargs = dict(epsilon=epsilon, reward=reward, uniformity_weight=uniformity_weight,
-                  scale_rewards=scale_rewards, beta=beta)
+    kwargs = dict(epsilon=epsilon, epsilon_high=epsilon_high, reward=reward, uniformity_weight=uniformity_weight,
+                  scale_rewards=scale_rewards, group_weighting=group_weighting, beta=beta)
 
     def in_dtype(x):
         y = x.to(dtype)
@@ -333,12 +347,13 @@ def test_loss_and_grads_are_invariant_to_a_per_query_constant_added_to_current_o
     scale=st.sampled_from([1.0, 10.0, 1e4]),
     reward=st.sampled_from(REWARD_PRESETS),
     scale_rewards=st.sampled_from(SCALE_REWARDS),
+    group_weighting=st.sampled_from(GROUP_WEIGHTINGS),
     beta=st.floats(0.01, 2.0),
     ignored=st.sampled_from(["none", "some"]),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_kl_term_adds_beta_times_the_mean_kl_which_is_nonnegative_and_zero_for_ref_equal_to_current(
-    dtype, num_classes, spatial, n, hw, scale, reward, scale_rewards, beta, ignored, seed
+    dtype, num_classes, spatial, n, hw, scale, reward, scale_rewards, group_weighting, beta, ignored, seed
 ):
     """loss(beta) - loss(0) = beta * KL, KL = mean over valid queries of KL(pi || pi_ref) >= 0.
 
@@ -353,7 +368,7 @@ def test_kl_term_adds_beta_times_the_mean_kl_which_is_nonnegative_and_zero_for_r
     targets = _targets(gen, target_shape, num_classes, -100, ignored)
     valid = targets.reshape(-1) != -100
     assume(bool(valid.any()))
-    kwargs = dict(reward=reward, scale_rewards=scale_rewards)
+    kwargs = dict(reward=reward, scale_rewards=scale_rewards, group_weighting=group_weighting)
 
     without, _ = grpo_rm_loss(current, old, targets, **kwargs)
     with_kl, metrics = grpo_rm_loss(current, old, targets, beta=beta, ref_logits=ref, **kwargs)
@@ -372,15 +387,17 @@ def test_kl_term_adds_beta_times_the_mean_kl_which_is_nonnegative_and_zero_for_r
 
 # ----------------------------------------------------------------------------- clipping
 #
-# Per class, the surrogate term is t(rho) = min(rho * A, clip(rho, 1 - eps, 1 + eps) * A).
-#   A > 0: t = A * min(rho, 1 + eps). For rho > 1 + eps it is the constant (1 + eps) * A.
+# Per class, the surrogate term is t(rho) = min(rho * A, clip(rho, 1 - eps, 1 + eps_high) * A)
+# (eps_high = eps unless epsilon_high is given).
+#   A > 0: t = A * min(rho, 1 + eps_high). For rho > 1 + eps_high it is the constant (1 + eps_high) * A.
 #   A < 0: t = A * max(rho, 1 - eps). For rho < 1 - eps it is the constant (1 - eps) * A.
 # Those are the terms "clipped on the binding side": on an open set around such a rho the term
 # does not depend on rho at all, so it contributes nothing to d loss / d logits. Every other
 # term (rho inside the range, or outside it on the non-binding side, where min picks the
-# unclipped product) equals rho * A. With pi = softmax(z), rho_i = pi_i / pi_old_i and
-# d rho_i / d z_j = rho_i (delta_ij - pi_j), so for Q queries
-#   d loss / d z_j = -(1 / (Q C)) * (act_j A_j rho_j - pi_j * sum_i act_i A_i rho_i)
+# unclipped product) equals rho * A. A query's terms are summed with weights w_i, 1/C
+# (group_weighting uniform) or pi_old_i (old_policy), which do not depend on the current logits.
+# With pi = softmax(z), rho_i = pi_i / pi_old_i and d rho_i / d z_j = rho_i (delta_ij - pi_j), so for Q queries
+#   d loss / d z_j = -(1 / Q) * (act_j w_j A_j rho_j - pi_j * sum_i act_i w_i A_i rho_i)
 # where act_i is 0 for binding-clipped terms and 1 otherwise. The tests below check that
 # formula against autograd, and its finite counterpart: moving probability between
 # binding-clipped classes, keeping each on its binding side and every other class's
@@ -388,29 +405,39 @@ def test_kl_term_adds_beta_times_the_mean_kl_which_is_nonnegative_and_zero_for_r
 
 
 def _advantages(old_logits: torch.Tensor, targets, reward, uniformity_weight, scale_rewards) -> torch.Tensor:
-    old_probs = torch.softmax(old_logits.double(), dim=-1)
-    return group_advantages(compute_rewards(old_probs, targets, reward, uniformity_weight), scale_rewards)
+    old_logprobs = torch.log_softmax(old_logits.double(), dim=-1)
+    rewards = compute_rewards(old_logprobs.exp(), targets, reward, uniformity_weight, old_logprobs=old_logprobs)
+    return group_advantages(rewards, scale_rewards)
 
 
-def _binding(log_ratio: torch.Tensor, advantages: torch.Tensor, epsilon: float):
-    high = (advantages > 0) & (log_ratio > math.log1p(epsilon))
+def _upper(epsilon: float, epsilon_high) -> float:
+    return epsilon if epsilon_high is None else epsilon_high
+
+
+def _binding(log_ratio: torch.Tensor, advantages: torch.Tensor, epsilon: float, epsilon_high):
+    high = (advantages > 0) & (log_ratio > math.log1p(_upper(epsilon, epsilon_high)))
     low = (advantages < 0) & (log_ratio < math.log1p(-epsilon))
     return high, low
 
 
-def _analytic_loss_and_grad(logits, old_logits, targets, *, epsilon, reward, uniformity_weight, scale_rewards):
+def _analytic_loss_and_grad(logits, old_logits, targets, *, epsilon, epsilon_high=None, reward, uniformity_weight,
+                            scale_rewards, group_weighting="uniform"):
     """float64 loss and d loss / d logits of [Q, C] inputs, with binding-clipped terms as constants."""
     logp = torch.log_softmax(logits.double(), dim=-1)
-    log_ratio = logp - torch.log_softmax(old_logits.double(), dim=-1)
+    old_logp = torch.log_softmax(old_logits.double(), dim=-1)
+    log_ratio = logp - old_logp
     advantages = _advantages(old_logits, targets, reward, uniformity_weight, scale_rewards)
-    high, low = _binding(log_ratio, advantages, epsilon)
+    high, low = _binding(log_ratio, advantages, epsilon, epsilon_high)
     active = ~(high | low)
     # Only active terms need rho; zeroing the others' log ratio keeps an overflowing rho out.
     active_terms = torch.where(active, log_ratio, 0.0).exp() * advantages * active
-    terms = active_terms + high * (1 + epsilon) * advantages + low * (1 - epsilon) * advantages
+    upper = _upper(epsilon, epsilon_high)
+    terms = active_terms + high * (1 + upper) * advantages + low * (1 - epsilon) * advantages
     q, c = logits.shape
-    loss = -terms.mean()
-    grad = -(active_terms - logp.exp() * active_terms.sum(dim=-1, keepdim=True)) / (q * c)
+    weights = torch.full_like(logp, 1 / c) if group_weighting == "uniform" else old_logp.exp()
+    loss = -(weights * terms).sum(dim=-1).mean()
+    weighted = weights * active_terms
+    grad = -(weighted - logp.exp() * weighted.sum(dim=-1, keepdim=True)) / q
     return loss, grad, advantages, log_ratio, high | low
 
 
@@ -420,8 +447,10 @@ def clip_cases(draw):
         num_queries=draw(st.integers(1, 3)),
         num_classes=draw(st.integers(4, 64)),
         epsilon=draw(st.floats(0.05, 0.4)),
+        epsilon_high=draw(st.one_of(st.none(), st.floats(0.05, 1.0))),
         reward=draw(st.sampled_from(REWARD_PRESETS)),
         scale_rewards=draw(st.sampled_from(SCALE_REWARDS)),
+        group_weighting=draw(st.sampled_from(GROUP_WEIGHTINGS)),
         uniformity_weight=draw(st.floats(0.0, 1.5)),
         spread=draw(st.floats(0.2, 1.5)),  # how far the current policy has moved from the old one
         target_boost=draw(st.floats(-1.0, 2.0)),  # pushes the target's ratio up (binding when A > 0)
@@ -440,28 +469,30 @@ def _clip_inputs(case):
     return torch.log_softmax(log_current, dim=-1).float(), old.float(), targets
 
 
-def _not_near_a_clip_boundary(log_ratio, advantages, epsilon):
+def _not_near_a_clip_boundary(log_ratio, advantages, epsilon, epsilon_high=None):
     """Classes whose binding status float32 and float64 could disagree on are filtered out."""
-    edges = torch.tensor([math.log1p(epsilon), math.log1p(-epsilon)], dtype=torch.float64)
+    edges = torch.tensor([math.log1p(_upper(epsilon, epsilon_high)), math.log1p(-epsilon)], dtype=torch.float64)
     return bool((log_ratio.unsqueeze(-1) - edges).abs().min() > 1e-4) and bool(advantages.abs().min() > 1e-5)
 
 
 @_settings(max_examples=100)
 @given(case=clip_cases())
 def test_terms_clipped_on_the_binding_side_contribute_no_gradient(case):
-    """Autograd equals -(1/QC)(act*A*rho - pi * sum(act*A*rho)), with act = 0 on binding-clipped terms.
+    """Autograd equals -(1/Q)(act*w*A*rho - pi * sum(act*w*A*rho)), with act = 0 on binding-clipped terms.
 
-    Drawn inputs contain binding-clipped terms (ratio > 1 + eps with A > 0, or < 1 - eps with
+    Drawn inputs contain binding-clipped terms (ratio > 1 + eps_high with A > 0, or < 1 - eps with
     A < 0), terms inside the range, and terms outside it on the non-binding side (which must
     keep their gradient). Letting binding-clipped terms through, or clipping non-binding ones,
-    changes the gradient by A_i rho_i (e_i - pi) / (QC) and fails the comparison.
+    changes the gradient by w_i A_i rho_i (e_i - pi) / Q and fails the comparison; so does clipping
+    at 1 + eps where epsilon_high asks for another upper bound, or weighting the terms otherwise.
     """
     logits, old, targets = _clip_inputs(case)
-    kwargs = dict(epsilon=case["epsilon"], reward=case["reward"], uniformity_weight=case["uniformity_weight"],
-                  scale_rewards=case["scale_rewards"])
+    kwargs = dict(epsilon=case["epsilon"], epsilon_high=case["epsilon_high"], reward=case["reward"],
+                  uniformity_weight=case["uniformity_weight"], scale_rewards=case["scale_rewards"],
+                  group_weighting=case["group_weighting"])
     expected_loss, expected_grad, advantages, log_ratio, binding = _analytic_loss_and_grad(
         logits, old, targets, **kwargs)
-    assume(_not_near_a_clip_boundary(log_ratio, advantages, case["epsilon"]))
+    assume(_not_near_a_clip_boundary(log_ratio, advantages, case["epsilon"], case["epsilon_high"]))
     assume(bool(binding.any()))
 
     loss, grad, metrics = _loss_with_grads(logits, old, targets, **kwargs)
@@ -481,28 +512,30 @@ def test_moving_probability_between_binding_clipped_classes_leaves_the_loss_unch
 
     In query 0, probability delta moves from a binding-clipped class k to another binding-clipped
     class l; every other class keeps its probability, so every other ratio (and every
-    advantage, which only depends on the old policy) is unchanged. delta is small enough that
-    k and l stay on their binding side (a falling ratio stays < 1 - eps when A < 0 and must stay
-    > 1 + eps when A > 0; a rising one the reverse), so by the case analysis above both terms
-    are the same constants before and after, and the loss must not move. With move_to_target,
-    l is the target when its term is binding (A > 0, ratio > 1 + eps), so both clip sides are
-    exercised. Control: with clipping effectively off (huge eps) the same perturbation must
-    change the loss by exactly -(1/QC) sum_i A_i (rho'_i - rho_i).
+    advantage and weight, which only depend on the old policy) is unchanged. delta is small enough
+    that k and l stay on their binding side (a falling ratio stays < 1 - eps when A < 0 and must
+    stay > 1 + eps_high when A > 0; a rising one the reverse), so by the case analysis above both
+    terms are the same constants before and after, and the loss must not move. With
+    move_to_target, l is the target when its term is binding (A > 0, ratio > 1 + eps_high), so
+    both clip sides are exercised. Control: with clipping effectively off (huge eps) the same
+    perturbation must change the loss by exactly -(1/Q) sum_i w_i A_i (rho'_i - rho_i).
     """
     logits, old, targets = _clip_inputs(case)
-    eps = case["epsilon"]
+    eps, eps_high = case["epsilon"], case["epsilon_high"]
+    upper = _upper(eps, eps_high)
     kwargs = dict(reward=case["reward"], uniformity_weight=case["uniformity_weight"],
-                  scale_rewards=case["scale_rewards"])
-    _, _, advantages, log_ratio, _ = _analytic_loss_and_grad(logits, old, targets, epsilon=eps, **kwargs)
-    assume(_not_near_a_clip_boundary(log_ratio, advantages, eps))
+                  scale_rewards=case["scale_rewards"], group_weighting=case["group_weighting"])
+    _, _, advantages, log_ratio, _ = _analytic_loss_and_grad(logits, old, targets, epsilon=eps,
+                                                             epsilon_high=eps_high, **kwargs)
+    assume(_not_near_a_clip_boundary(log_ratio, advantages, eps, eps_high))
     margin = 0.02
     probs = torch.softmax(logits[0].double(), dim=-1)
     old_probs = torch.softmax(old[0].double(), dim=-1)
     ratio, adv = probs / old_probs, advantages[0]
-    high = (adv > 0) & (ratio > (1 + eps) * (1 + margin))
+    high = (adv > 0) & (ratio > (1 + upper) * (1 + margin))
     low = (adv < 0) & (ratio < (1 - eps) * (1 - margin))
     # How much each binding-clipped class can give away / take in and stay on its binding side.
-    can_give = torch.where(high, probs - (1 + eps) * (1 + margin) * old_probs, torch.where(low, probs, 0.0))
+    can_give = torch.where(high, probs - (1 + upper) * (1 + margin) * old_probs, torch.where(low, probs, 0.0))
     can_take = torch.where(low, (1 - eps) * (1 - margin) * old_probs - probs, torch.where(high, math.inf, 0.0))
     target = int(targets[0])
     if move_to_target and bool(high[target]):
@@ -518,8 +551,8 @@ def test_moving_probability_between_binding_clipped_classes_leaves_the_loss_unch
     perturbed = logits.clone()
     perturbed[0] = moved.log().float()
 
-    base, _ = grpo_rm_loss(logits, old, targets, epsilon=eps, **kwargs)
-    after, metrics = grpo_rm_loss(perturbed, old, targets, epsilon=eps, **kwargs)
+    base, _ = grpo_rm_loss(logits, old, targets, epsilon=eps, epsilon_high=eps_high, **kwargs)
+    after, metrics = grpo_rm_loss(perturbed, old, targets, epsilon=eps, epsilon_high=eps_high, **kwargs)
     assert metrics["clip_ratio/region_mean"].item() > 0
     torch.testing.assert_close(after, base, rtol=1e-5, atol=1e-6)
 
@@ -527,7 +560,8 @@ def test_moving_probability_between_binding_clipped_classes_leaves_the_loss_unch
     base_wide, _ = grpo_rm_loss(logits, old, targets, epsilon=wide, **kwargs)
     after_wide, _ = grpo_rm_loss(perturbed, old, targets, epsilon=wide, **kwargs)
     new_ratio = torch.softmax(perturbed[0].double(), dim=-1) / old_probs
-    expected_change = -(adv * (new_ratio - ratio)).sum().item() / (logits.shape[0] * logits.shape[1])
+    weights = 1 / logits.shape[1] if case["group_weighting"] == "uniform" else old_probs
+    expected_change = -(weights * adv * (new_ratio - ratio)).sum().item() / logits.shape[0]
     assert (after_wide - base_wide).item() == pytest.approx(expected_change, rel=1e-3, abs=1e-6)
 
 
@@ -538,18 +572,21 @@ def test_moving_probability_between_binding_clipped_classes_leaves_the_loss_unch
     num_classes=st.integers(2, 200),
     old_target_logit=st.floats(-1e4, -120.0),
     epsilon=st.floats(0.05, 0.4),
+    epsilon_high=st.one_of(st.none(), st.floats(0.05, 5.0)),
     reward=st.sampled_from(REWARD_PRESETS),
     scale_rewards=st.sampled_from(SCALE_REWARDS),
+    group_weighting=st.sampled_from(GROUP_WEIGHTINGS),
     uniformity_weight=st.floats(0.0, 1.5),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_binding_clipped_terms_stay_finite_and_gradient_free_when_the_ratio_overflows(
-    dtype, num_queries, num_classes, old_target_logit, epsilon, reward, scale_rewards, uniformity_weight, seed
+    dtype, num_queries, num_classes, old_target_logit, epsilon, epsilon_high, reward, scale_rewards, group_weighting,
+    uniformity_weight, seed
 ):
     """The old model gave the target ~exp(-120..-1e4); the current one gives it O(1/C).
 
     The target's ratio (>= e^90) overflows float32, but its advantage is positive (reward 1
-    against rewards <= 0), so its term is the constant (1 + eps) * A: the loss and gradient are
+    against rewards <= 0), so its term is the constant (1 + eps_high) * A: the loss and gradient are
     finite and equal the float64 formula in which that term has no gradient. A zero-advantage
     group (constant rewards) with the same overflowing ratio must give loss 0 and zero gradient.
     """
@@ -559,11 +596,12 @@ def test_binding_clipped_terms_stay_finite_and_gradient_free_when_the_ratio_over
     old[torch.arange(num_queries), targets] = old_target_logit
     logits = torch.randn(num_queries, num_classes, generator=gen)
     logits, old = logits.to(dtype), old.to(dtype)
-    kwargs = dict(epsilon=epsilon, reward=reward, uniformity_weight=uniformity_weight, scale_rewards=scale_rewards)
+    kwargs = dict(epsilon=epsilon, epsilon_high=epsilon_high, reward=reward, uniformity_weight=uniformity_weight,
+                  scale_rewards=scale_rewards, group_weighting=group_weighting)
     expected_loss, expected_grad, advantages, log_ratio, binding = _analytic_loss_and_grad(
         logits, old, targets, **kwargs)
     assert bool(binding[torch.arange(num_queries), targets].all()) and bool((log_ratio.max(dim=-1).values > 90).all())
-    assume(_not_near_a_clip_boundary(log_ratio, advantages, epsilon))
+    assume(_not_near_a_clip_boundary(log_ratio, advantages, epsilon, epsilon_high))
 
     loss, grad, metrics = _loss_with_grads(logits, old, targets, **kwargs)
 
@@ -573,6 +611,7 @@ def test_binding_clipped_terms_stay_finite_and_gradient_free_when_the_ratio_over
     torch.testing.assert_close(grad.double(), expected_grad.to(dtype).double(),
                                **({} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-5}))
 
-    zero_loss, zero_grad, _ = _loss_with_grads(logits, old, targets, epsilon=epsilon,
+    zero_loss, zero_grad, _ = _loss_with_grads(logits, old, targets, epsilon=epsilon, epsilon_high=epsilon_high,
+                                               group_weighting=group_weighting,
                                                reward=lambda probs, labels: torch.zeros_like(probs))
     assert zero_loss.item() == 0.0 and torch.isfinite(zero_grad).all() and torch.count_nonzero(zero_grad) == 0
