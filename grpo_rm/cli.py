@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -10,7 +11,15 @@ import sys
 from typing import Optional, Sequence
 
 
-from .config import parse_run_config
+from .config import (
+    DataArguments,
+    EvaluationArguments,
+    ModelArguments,
+    TrainingArguments,
+    check_values,
+    field_options_parser,
+    parse_run_config,
+)
 
 COMMANDS = {
     "train": "post-train an encoder with GRPO-RM or cross-entropy",
@@ -20,6 +29,7 @@ COMMANDS = {
     "compare": "frozen / cross-entropy / GRPO-RM (and variants) over seeds, with tables, curves and a report",
     "visualize": "a Figure-2-style grid of segmentation predictions of one or more runs",
     "demo": "GRPO-RM vs cross-entropy offline: embedded digits (a small DINOv2 stand-in), or MiniLM on texts",
+    "env": "the versions, platform and devices to paste into a bug report",
 }
 
 
@@ -32,37 +42,33 @@ def _train(argv: Sequence[str]) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def eval_parser() -> argparse.ArgumentParser:
+    parents = [
+        field_options_parser(ModelArguments, ["model_name_or_path", "image_size", "max_seq_length"],
+                             required=["model_name_or_path"],
+                             help_overrides={"model_name_or_path": "A grpo-rm run (or best_model) directory."}),
+        field_options_parser(DataArguments, ["dataset_name", "max_eval_samples", "image_column_name",
+                                             "text_column_names", "label_column_name", "mask_column_name",
+                                             "ignore_index", "reduce_labels"],
+                             from_run=["dataset_name", "max_eval_samples", "ignore_index", "reduce_labels"],
+                             help_overrides={"dataset_name": "Dataset to evaluate on."}),
+        field_options_parser(TrainingArguments, ["output_dir", "per_device_eval_batch_size", "use_cpu",
+                                                 "mixed_precision"],
+                             from_run=["mixed_precision"],
+                             help_overrides={"output_dir": "Where eval_results.json goes."}),
+        field_options_parser(EvaluationArguments, ["seg_inference", "slide_stride"],
+                             from_run=["seg_inference", "slide_stride"],
+                             help_overrides={"slide_stride": "Sliding-window stride in pixels."}),
+    ]
+    return argparse.ArgumentParser(prog="grpo-rm eval", description=COMMANDS["eval"], parents=parents)
+
+
 def _eval(argv: Sequence[str]) -> None:
-    parser = argparse.ArgumentParser(prog="grpo-rm eval", description=COMMANDS["eval"])
-    parser.add_argument("--model_name_or_path", required=True, help="A grpo-rm run (or best_model) directory.")
-    parser.add_argument("--dataset_name", help="Dataset to evaluate on (default: the run's).")
-    parser.add_argument("--output_dir", help="Where eval_results.json goes.")
-    parser.add_argument("--image_size", type=int, help="Input size (default: the run's).")
-    parser.add_argument("--max_seq_length", type=int, help="Text: tokens per input (default: the run's).")
-    parser.add_argument("--per_device_eval_batch_size", type=int, default=64)
-    parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], help="Default: the run's.")
-    parser.add_argument("--use_cpu", action="store_true", help="Run on CPU even when a GPU is available.")
-    parser.add_argument("--max_eval_samples", type=int, help="Default: the run's.")
-    parser.add_argument("--image_column_name")
-    parser.add_argument("--text_column_names", nargs="+")
-    parser.add_argument("--label_column_name")
-    parser.add_argument("--mask_column_name")
-    parser.add_argument("--ignore_index", type=int, help="Default: the run's.")
-    parser.add_argument("--reduce_labels", choices=["true", "false"], help="Default: the run's.")
-    parser.add_argument("--seg_inference", choices=["whole", "slide"], help="Default: the run's.")
-    parser.add_argument("--slide_stride", type=int)
-    args = parser.parse_args(argv)
+    args = eval_parser().parse_args(argv)
+    check_values(vars(args), "command line")
     from .commands import evaluate_run
 
-    if args.reduce_labels is not None:
-        args.reduce_labels = args.reduce_labels == "true"
-    overrides = {
-        key: getattr(args, key)
-        for key in ("max_eval_samples", "image_column_name", "text_column_names", "label_column_name",
-                    "mask_column_name", "ignore_index", "reduce_labels")
-        if getattr(args, key) is not None
-    }
-    evaluation = {key: getattr(args, key) for key in ("seg_inference", "slide_stride") if getattr(args, key) is not None}
+    given = {key: value for key, value in vars(args).items() if value is not None}
     results = evaluate_run(
         args.model_name_or_path,
         output_dir=args.output_dir,
@@ -71,80 +77,87 @@ def _eval(argv: Sequence[str]) -> None:
         per_device_eval_batch_size=args.per_device_eval_batch_size,
         mixed_precision=args.mixed_precision,
         use_cpu=args.use_cpu,
-        data_overrides=overrides,
-        evaluation_overrides=evaluation,
+        data_overrides={key: value for key, value in _section_values(DataArguments, given).items()
+                        if key != "dataset_name"},
+        evaluation_overrides=_section_values(EvaluationArguments, given),
         max_seq_length=args.max_seq_length,
     )
     print(json.dumps(results, indent=2))
 
 
-def _frozen_feature_parser(command: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"grpo-rm {command}", description=COMMANDS[command])
-    parser.add_argument("--model_name_or_path", required=True,
-                        help="Hub id, save_pretrained folder, grpo-rm run, or an alias (minilm).")
-    parser.add_argument("--dataset_name", required=True)
-    parser.add_argument("--output_dir", help="Where the JSON results go.")
-    parser.add_argument("--feature_type", choices=["cls", "mean", "max", "cls+mean"],
-                        help="Pooling (default: the encoder's: sentence-transformers pooling for text, cls for images).")
-    parser.add_argument("--image_size", type=int)
-    parser.add_argument("--max_seq_length", type=int)
-    parser.add_argument("--per_device_eval_batch_size", type=int, default=64)
-    parser.add_argument("--feature_cache_dir")
-    for name in ("image_column_name", "label_column_name"):
-        parser.add_argument(f"--{name}")
-    parser.add_argument("--text_column_names", nargs="+")
-    for name in ("max_train_samples", "max_eval_samples"):
-        parser.add_argument(f"--{name}", type=int)
-    parser.add_argument("--train_val_split", type=float, default=0.1)
-    return parser
+def _section_values(section: type, values: dict) -> dict:
+    names = {f.name for f in dataclasses.fields(section)}
+    return {key: value for key, value in values.items() if key in names}
 
 
-def _frozen_feature_run(args: argparse.Namespace, protocol: str, evaluation: dict) -> None:
-    from .config import DataArguments, EvaluationArguments
+def _frozen_feature_parser(command: str, evaluation_fields: Sequence[str],
+                           aliases: dict[str, Sequence[str]]) -> argparse.ArgumentParser:
+    parents = [
+        field_options_parser(ModelArguments, ["model_name_or_path", "image_size", "max_seq_length"],
+                             required=["model_name_or_path"],
+                             help_overrides={"model_name_or_path": "Hub id, save_pretrained folder, grpo-rm run, "
+                                                                   "or an alias (minilm)."}),
+        field_options_parser(DataArguments, ["dataset_name", "dataset_config_name", "image_column_name",
+                                             "text_column_names", "label_column_name", "max_train_samples",
+                                             "max_eval_samples", "train_val_split", "data_seed"],
+                             required=["dataset_name"]),
+        field_options_parser(TrainingArguments, ["output_dir", "per_device_eval_batch_size"],
+                             help_overrides={"output_dir": "Where the JSON results go."}),
+        field_options_parser(EvaluationArguments, ["feature_type", "feature_cache_dir", *evaluation_fields],
+                             aliases=aliases),
+    ]
+    return argparse.ArgumentParser(prog=f"grpo-rm {command}", description=COMMANDS[command], parents=parents)
+
+
+def knn_parser() -> argparse.ArgumentParser:
+    return _frozen_feature_parser("knn", ["knn_k", "knn_temperature"],
+                                  {"knn_k": ["k"], "knn_temperature": ["temperature"]})
+
+
+def linear_probe_parser() -> argparse.ArgumentParser:
+    return _frozen_feature_parser("linear-probe", ["probe_learning_rates", "probe_weight_decays", "probe_epochs"],
+                                  {"probe_learning_rates": ["learning_rates"],
+                                   "probe_weight_decays": ["weight_decays"], "probe_epochs": ["epochs"]})
+
+
+def _frozen_feature_run(args: argparse.Namespace, protocol: str) -> None:
     from .representation import frozen_feature_command
 
-    data_args = DataArguments(dataset_name=args.dataset_name, image_column_name=args.image_column_name,
-                              text_column_names=args.text_column_names, label_column_name=args.label_column_name,
-                              max_train_samples=args.max_train_samples, max_eval_samples=args.max_eval_samples,
-                              train_val_split=args.train_val_split)
-    evaluation_args = EvaluationArguments(feature_type=args.feature_type, feature_cache_dir=args.feature_cache_dir,
-                                          **evaluation)
+    values = vars(args)
+    check_values(values, "command line")
+    data_args = DataArguments(**_section_values(DataArguments, values))
+    evaluation_args = EvaluationArguments(**_section_values(EvaluationArguments, values))
     results = frozen_feature_command(args.model_name_or_path, data_args, protocol, evaluation_args, args.output_dir,
                                      args.per_device_eval_batch_size, args.image_size, args.max_seq_length)
     print(json.dumps(results, indent=2))
 
 
 def _knn(argv: Sequence[str]) -> None:
-    parser = _frozen_feature_parser("knn")
-    parser.add_argument("--k", type=int, nargs="+", default=[10, 20, 100])
-    parser.add_argument("--temperature", type=float, default=0.07)
-    args = parser.parse_args(argv)
-    _frozen_feature_run(args, "knn", {"knn_k": args.k, "knn_temperature": args.temperature})
+    _frozen_feature_run(knn_parser().parse_args(argv), "knn")
 
 
 def _linear_probe(argv: Sequence[str]) -> None:
-    parser = _frozen_feature_parser("linear-probe")
-    parser.add_argument("--learning_rates", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1])
-    parser.add_argument("--weight_decays", type=float, nargs="+", default=[0.0, 1e-4])
-    parser.add_argument("--epochs", type=int, default=100)
-    args = parser.parse_args(argv)
-    _frozen_feature_run(args, "linear_probe", {"probe_learning_rates": args.learning_rates,
-                                               "probe_weight_decays": args.weight_decays, "probe_epochs": args.epochs})
+    _frozen_feature_run(linear_probe_parser().parse_args(argv), "linear_probe")
 
 
 def _compare(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--methods", nargs="+", default=["frozen", "ce", "grpo-rm"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--sweep", nargs="+", default=[], metavar="KEY=V1,V2")
+    parser.add_argument("--sweep", nargs="+", action="extend", default=[], metavar="KEY=V1,V2")
+    parser.add_argument("--dry_run", action="store_true")
     if "-h" in argv or "--help" in argv:
         print(f"usage: grpo-rm compare [--methods frozen ce grpo-rm] [--seeds 0 1 2] [--sweep key=v1,v2 ...] "
-              f"[--eval_datasets D ...] [any `grpo-rm train` flag]\n\n{COMMANDS['compare']}")
+              f"[--dry_run] [--eval_datasets D ...] [any `grpo-rm train` flag]\n\n{COMMANDS['compare']}\n\n"
+              "--sweep: GRPO-RM variants; axes given in one --sweep or in several combine into one grid\n"
+              "--dry_run: print the planned rows, their run directories and what is shared, reused or to train; "
+              "train nothing")
         return
     known, rest = parser.parse_known_args(argv)
     from .compare import parse_sweeps, run_comparison
 
-    run_comparison(parse_run_config(rest, prog="grpo-rm compare"), known.methods, known.seeds, parse_sweeps(known.sweep))
+    run_comparison(parse_run_config(rest, prog="grpo-rm compare"), known.methods, known.seeds,
+                   parse_sweeps(known.sweep), dry_run=known.dry_run)
 
 
 def _visualize(argv: Sequence[str]) -> None:
@@ -185,6 +198,14 @@ def _demo(argv: Sequence[str]) -> None:
              args.dataset_name, args.model_name_or_path, args.max_train_samples)
 
 
+def _env(argv: Sequence[str]) -> None:
+    argparse.ArgumentParser(prog="grpo-rm env", description=COMMANDS["env"]).parse_args(argv)
+    from .environment import environment_info
+
+    print("Paste these lines into your bug report, with the command you ran and its --debug output:\n")
+    print("\n".join(f"- {key}: {value}" for key, value in environment_info().items()))
+
+
 def _quiet_libraries() -> None:
     """Keep one progress bar (ours) on screen; the libraries' own bars and chatter drown it."""
     import datasets
@@ -218,7 +239,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     _quiet_libraries()
     handler = {"train": _train, "eval": _eval, "knn": _knn, "linear-probe": _linear_probe, "compare": _compare,
-               "visualize": _visualize, "demo": _demo}[argv[0]]
+               "visualize": _visualize, "demo": _demo, "env": _env}[argv[0]]
+    from .hub import HubPushError
     from .training.checkpoints import PREEMPTED_EXIT_CODE, TrainingPreempted
 
     try:
@@ -226,7 +248,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TrainingPreempted as error:
         print(f"grpo-rm {argv[0]}: {error}", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError, HubPushError) as error:
         if debug:
             raise
         print(f"grpo-rm {argv[0]}: error: {_error_line(error)}", file=sys.stderr)

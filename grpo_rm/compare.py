@@ -2,7 +2,8 @@
 
 Rows are ``frozen`` (the encoder as given, only a linear head trained: the paper's
 "DINOv2" row), ``ce``, ``grpo-rm`` and GRPO-RM variants from ``--sweep``. Each run is
-an ordinary ``train`` run in ``<output_dir>/runs/<row>-seed<N>``; a finished run
+an ordinary ``train`` run in ``<output_dir>/runs/<row>-seed<N>``; rows whose resolved settings are
+identical (``grpo-rm`` and ``grpo-rm[scale_rewards=group]``) share the first one's run. A finished run
 (``all_results.json`` present) is reused and a half-finished one continues from its newest
 checkpoint (with ``--checkpointing_steps``), so an interrupted comparison resumes.
 """
@@ -25,6 +26,7 @@ from .files import ALL_RESULTS_NAME, METRICS_LOG_NAME, write_json_atomic, write_
 from .reporting import average_records, markdown_table, plot_training_curves, read_metrics_log
 from .tasks import task_class
 from .training import train
+from .training.checkpoints import list_checkpoints
 
 METHOD_OVERRIDES = {
     "frozen": {"method": "ce", "freeze_backbone": True, "train_last_n_blocks": None},
@@ -49,12 +51,14 @@ NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_d
 # Keys that may differ between a finished run and a re-run of the same comparison: none changes results.
 BOOKKEEPING_KEYS = ("output_dir", "overwrite_output_dir", "disable_tqdm", "report_to", "logging_steps",
                     "per_device_eval_batch_size", "dataloader_num_workers", "feature_cache_dir",
-                    "checkpointing_steps", "save_total_limit", "resume_from_checkpoint")
+                    "checkpointing_steps", "save_total_limit", "resume_from_checkpoint", "run_name",
+                    "tracker_project_name", "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token")
 
 
 def parse_sweeps(specs: Sequence[str]) -> dict[str, list[str]]:
-    """``["reward=a,b", "epsilon=0.1,0.2"]`` -> ``{"reward": ["a", "b"], "epsilon": ["0.1", "0.2"]}``."""
-    sweeps = {}
+    """``["reward=a,b", "epsilon=0.1,0.2"]`` -> ``{"reward": ["a", "b"], "epsilon": ["0.1", "0.2"]}``; a key given
+    twice gets the values of both."""
+    sweeps: dict[str, list[str]] = {}
     for spec in specs:
         key, sep, values = spec.partition("=")
         if not sep or not values:
@@ -64,7 +68,8 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[str]]:
                              "(use --seeds and --methods for seeds and methods)")
         if key not in RunConfig.valid_keys():
             raise ValueError(f"--sweep key {key!r} is not a config key; valid keys are: {', '.join(RunConfig.valid_keys())}")
-        sweeps[key] = values.split(",")
+        axis = sweeps.setdefault(key, [])
+        axis.extend(value for value in values.split(",") if value not in axis)
     return sweeps
 
 
@@ -81,43 +86,136 @@ def plan_variants(methods: Sequence[str], sweeps: dict[str, list[str]]) -> list[
     return variants
 
 
-def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"),
-                   seeds: Sequence[int] = (0,), sweeps: dict[str, list[str]] | None = None) -> dict:
+@dataclass
+class PlannedRun:
+    """One row's run for one seed. ``same_as`` names an earlier row with identical settings, whose run this
+    row shares; ``refusal`` says why a finished run cannot be reused."""
+
+    variant: Variant
+    seed: int
+    config: RunConfig
+    run_dir: Path
+    status: str
+    same_as: str | None = None
+    refusal: str | None = None
+
+    @property
+    def has_own_run(self) -> bool:
+        return self.same_as is None
+
+    def record(self) -> dict:
+        return {"variant": self.variant.name, "seed": self.seed, "run_dir": str(self.run_dir),
+                "overrides": self.variant.overrides, "same_as": self.same_as}
+
+
+def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"), seeds: Sequence[int] = (0,),
+                    sweeps: dict[str, list[str]] | None = None) -> list[PlannedRun]:
+    """Every (row, seed) with its resolved settings, its run directory and what running it would do."""
     if not base.training.output_dir:
         raise ValueError("output_dir is required")
-    output_dir = Path(base.training.output_dir)
-    variants = plan_variants(methods, sweeps or {})
-    task = task_class(base.model.task)
+    runs_dir = Path(base.training.output_dir) / "runs"
+    eval_datasets = _frozen_feature_datasets(base)
+    plan: list[PlannedRun] = []
+    by_settings: dict[str, PlannedRun] = {}
+    for variant in plan_variants(methods, sweeps or {}):
+        for seed in seeds:
+            run_dir = runs_dir / f"{variant.slug}-seed{seed}"
+            # A post-trained run may be the starting encoder: its head's classes need not match.
+            # An unfinished run continues from its newest checkpoint, if it wrote one.
+            config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
+                                         overwrite_output_dir=True, eval_datasets=eval_datasets or None,
+                                         ignore_mismatched_sizes=True, resume_from_checkpoint="latest")
+            settings = json.dumps(_result_settings(config), sort_keys=True, default=str)
+            earlier = by_settings.get(settings)
+            if earlier is None:
+                status, refusal = _run_status(run_dir, config)
+                planned = by_settings[settings] = PlannedRun(variant, seed, config, run_dir, status, refusal=refusal)
+            else:
+                planned = PlannedRun(variant, seed, earlier.config, earlier.run_dir,
+                                     f"same settings as {earlier.variant.name}: shares its run",
+                                     same_as=earlier.variant.name)
+            plan.append(planned)
+    return plan
+
+
+def _other_datasets(base: RunConfig) -> list[str]:
+    return [d for d in base.evaluation.eval_datasets or [] if not same_dataset(d, base.data.dataset_name)]
+
+
+def _frozen_feature_datasets(base: RunConfig) -> list[str]:
     # Frozen-feature kNN / softmax regression need one label per example: the training dataset
     # joins them where the task has such labels (classification).
-    extra = [d for d in base.evaluation.eval_datasets or [] if not same_dataset(d, base.data.dataset_name)]
-    eval_datasets = [base.data.dataset_name] + extra if task.frozen_features else extra
-    jobs = [(variant, seed) for variant in variants for seed in seeds]
-    runs = []
-    for index, (variant, seed) in enumerate(jobs, start=1):
-        run_dir = output_dir / "runs" / f"{variant.slug}-seed{seed}"
-        results_file = run_dir / ALL_RESULTS_NAME
-        # A post-trained run may be the starting encoder: its head's classes need not match.
-        # An unfinished run continues from its newest checkpoint, if it wrote one.
-        config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
-                                     overwrite_output_dir=True, eval_datasets=eval_datasets or None,
-                                     ignore_mismatched_sizes=True, resume_from_checkpoint="latest")
-        if results_file.is_file():
-            _check_same_settings(run_dir, config)
-            print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed}: finished earlier, reusing {run_dir}")
+    if task_class(base.model.task).frozen_features:
+        return [base.data.dataset_name, *_other_datasets(base)]
+    return _other_datasets(base)
+
+
+def _result_settings(config: RunConfig) -> dict:
+    """The settings that decide a run's results."""
+    return {key: value for key, value in config.to_dict().items() if key not in BOOKKEEPING_KEYS}
+
+
+def _run_status(run_dir: Path, planned: RunConfig) -> tuple[str, str | None]:
+    """What running the planned config in ``run_dir`` would do, and why it must not, if so."""
+    if (run_dir / ALL_RESULTS_NAME).is_file():
+        # A finished run is reused only if it was trained with the settings planned now.
+        saved, wanted = _result_settings(RunConfig.from_run_dir(run_dir)), _result_settings(planned)
+        differing = sorted(k for k in wanted if saved.get(k) != wanted[k])
+        if not differing:
+            return "finished, reused", None
+        details = ", ".join(f"{k}: {saved.get(k)!r} then, {wanted[k]!r} now" for k in differing)
+        return "finished with other settings: refused", (
+            f"{run_dir} was trained with other settings ({details}); use another --output_dir, "
+            "or remove that run to train it again")
+    checkpoints = list_checkpoints(run_dir)
+    return (f"continues from {checkpoints[-1].name}" if checkpoints else "to train"), None
+
+
+def format_plan(plan: Sequence[PlannedRun]) -> str:
+    rows = [[p.variant.name, p.seed, ", ".join(f"{k}={v}" for k, v in p.variant.overrides.items()), p.run_dir,
+             p.status] for p in plan]
+    rows_and_seeds = f"{len({p.variant.name for p in plan})} rows x {len({p.seed for p in plan})} seeds"
+    shared = sum(not p.has_own_run for p in plan)
+    sharing = f" ({shared} row-seed pairs share the run of an earlier row with identical settings)" if shared else ""
+    return (f"Plan: {rows_and_seeds}, {len(plan) - shared} runs{sharing}\n\n"
+            + markdown_table(["row", "seed", "overrides", "run directory", "status"], rows))
+
+
+def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"),
+                   seeds: Sequence[int] = (0,), sweeps: dict[str, list[str]] | None = None,
+                   dry_run: bool = False) -> dict:
+    """Train (or reuse) every planned run and write the comparison; with ``dry_run``, only print the plan.
+
+    Returns what ``comparison.json`` holds, or with ``dry_run`` ``{"plan": [...]}``.
+    """
+    plan = plan_comparison(base, methods, seeds, sweeps)
+    print(format_plan(plan))
+    refused = [p.refusal for p in plan if p.refusal]
+    if dry_run:
+        print("\n".join(["Dry run: nothing trained or written.", *(f"Refused: {reason}" for reason in refused)]))
+        return {"plan": [{**p.record(), "status": p.status} for p in plan]}
+    if refused:
+        raise ValueError(refused[0])
+    output_dir = Path(base.training.output_dir)
+    task = task_class(base.model.task)
+    to_run = [p for p in plan if p.has_own_run]
+    for index, planned in enumerate(to_run, start=1):
+        where = f"[run {index}/{len(to_run)}] {planned.variant.name} seed {planned.seed}"
+        if (planned.run_dir / ALL_RESULTS_NAME).is_file():
+            print(f"{where}: finished earlier, reusing {planned.run_dir}")
         else:
-            print(f"[run {index}/{len(jobs)}] {variant.name} seed {seed} -> {run_dir}")
-            train(config)
-        runs.append({"variant": variant.name, "seed": seed, "run_dir": str(run_dir),
-                     "overrides": variant.overrides, "results": json.loads(results_file.read_text())})
+            print(f"{where} -> {planned.run_dir}")
+            train(planned.config)
+    runs = [{**p.record(), "results": json.loads((p.run_dir / ALL_RESULTS_NAME).read_text())} for p in plan]
 
     own_metric = (f"eval_{task.primary_metric}", f"{task.metric_label} (own head)")
-    summary = summarise(runs, base.data.dataset_name, [base.data.dataset_name] + extra, own_metric)
-    variant_names = [v.name for v in variants]
-    comparison = {"config": base.to_dict(), "methods": list(methods), "seeds": list(seeds), "sweeps": sweeps or {},
-                  "eval_datasets": eval_datasets, "runs": runs, "summary": summary}
+    summary = summarise(runs, base.data.dataset_name, [base.data.dataset_name, *_other_datasets(base)], own_metric)
+    variant_names = list(dict.fromkeys(p.variant.name for p in plan))
+    shared_rows = {p.variant.name: p.same_as for p in plan if p.same_as}
+    comparison = {"config": base.to_dict(secrets=False), "methods": list(methods), "seeds": list(seeds), "sweeps": sweeps or {},
+                  "eval_datasets": _frozen_feature_datasets(base), "runs": runs, "summary": summary}
     write_json_atomic(output_dir / "comparison.json", comparison)
-    tables = comparison_tables(summary, variant_names, len(seeds))
+    tables = comparison_tables(summary, variant_names, len(seeds), shared_rows)
     write_text_atomic(output_dir / "comparison.md", tables)
     validation_metric = (f"validation_{task.primary_metric}", f"validation {task.metric_label}")
     curves = plot_training_curves(
@@ -133,17 +231,6 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
     written = ", ".join(["comparison.json", *(Path(image).name for image in images), "report.html"])
     print(f"Wrote {output_dir / 'comparison.md'}, {written}")
     return comparison
-
-
-def _check_same_settings(run_dir: Path, planned: RunConfig) -> None:
-    """A finished run is reused only if it was trained with the settings planned now."""
-    saved = RunConfig.from_run_dir(run_dir).to_dict()
-    wanted = planned.to_dict()
-    differing = sorted(k for k in wanted if k not in BOOKKEEPING_KEYS and saved.get(k) != wanted[k])
-    if differing:
-        details = ", ".join(f"{k}: {saved.get(k)!r} then, {wanted[k]!r} now" for k in differing)
-        raise ValueError(f"{run_dir} was trained with other settings ({details}); use another --output_dir, "
-                         "or remove that run to train it again")
 
 
 def run_metrics(results: dict, own_dataset: str, own_metric: tuple[str, str]) -> dict[str, dict[str, float]]:
@@ -197,7 +284,9 @@ def format_stat(stat: dict, decimals: int = 4) -> str:
     return f"{stat['mean']:.{decimals}f} ± {stat['std']:.{decimals}f}"
 
 
-def comparison_tables(summary: dict, variants: Sequence[str], num_seeds: int) -> str:
+def comparison_tables(summary: dict, variants: Sequence[str], num_seeds: int,
+                      shared_rows: dict[str, str] | None = None) -> str:
+    """``shared_rows`` maps a row to the row whose runs it reports (identical settings, trained once)."""
     lines = []
     if num_seeds > 1:
         lines.append(f"Mean ± sample std over n={num_seeds} seeds. Bold: best, only where its lead over the "
@@ -205,6 +294,10 @@ def comparison_tables(summary: dict, variants: Sequence[str], num_seeds: int) ->
     else:
         lines.append("One seed: values without spread. Bold marks the highest value; with one seed that is not "
                      "evidence of a real difference.\n")
+    shared_rows = shared_rows or {}
+    if shared_rows:
+        pairs = "; ".join(f"{row} = {same_as}" for row, same_as in shared_rows.items())
+        lines.append(f"Rows with identical settings report the same runs, trained once: {pairs}.\n")
     for dataset, metrics in summary.items():
         names = list(metrics)
         rows = []
@@ -217,8 +310,11 @@ def comparison_tables(summary: dict, variants: Sequence[str], num_seeds: int) ->
                     continue
                 decimals = 1 if "runtime" in metric else 4
                 cell = format_stat(stats[variant], decimals)
-                best = winner(stats, higher_is_better="runtime" not in metric)
-                row.append(f"**{cell}**" if best == variant and "runtime" not in metric else cell)
+                # A row sharing another's runs is no contender: it would tie with it and hide a real lead.
+                contenders = {name: stat for name, stat in stats.items() if name not in shared_rows}
+                best = winner(contenders, higher_is_better="runtime" not in metric)
+                is_best = best is not None and best == shared_rows.get(variant, variant)
+                row.append(f"**{cell}**" if is_best and "runtime" not in metric else cell)
             rows.append(row)
         lines.append(f"### {dataset}\n")
         lines.append(markdown_table(["method", *names], rows))

@@ -19,7 +19,8 @@ import yaml
 from transformers import HfArgumentParser
 
 from .files import CONFIG_FILE_NAME, write_text_atomic
-from .objective import REWARD_PRESETS, SCALE_REWARDS
+from .objective import GROUP_WEIGHTINGS, REWARD_PRESETS, SCALE_REWARDS
+from .trackers import VALID_REPORT_TO, tracker_names
 
 
 @dataclass
@@ -127,11 +128,30 @@ class DataArguments:
 @dataclass
 class ObjectiveArguments:
     method: Literal["grpo-rm", "ce"] = field(default="grpo-rm", metadata={"help": "Training objective."})
-    epsilon: float = field(default=0.2, metadata={"help": "GRPO-RM clip range of the probability ratio."})
+    epsilon: float = field(
+        default=0.2,
+        metadata={"help": "GRPO-RM clip range of the probability ratio (the lower one if epsilon_high is set)."},
+    )
+    epsilon_high: Optional[float] = field(
+        default=None,
+        metadata={"help": "Upper clip range: the ratio is clipped to [1 - epsilon, 1 + epsilon_high] (DAPO's "
+                          "clip-higher; DAPO uses 0.28). Default: epsilon."},
+    )
     beta: float = field(default=0.0, metadata={"help": "Weight of KL(pi_theta, pi_ref) to the frozen starting model (0 as in the paper)."})
     reward: str = field(default="accuracy+uniformity", metadata={"help": f"Reward preset: {', '.join(REWARD_PRESETS)}."})
-    uniformity_weight: float = field(default=1.0, metadata={"help": "Weight w of the uniformity reward."})
-    scale_rewards: str = field(default="group", metadata={"help": f"Advantage scaling: {', '.join(SCALE_REWARDS)}."})
+    uniformity_weight: float = field(
+        default=1.0, metadata={"help": "Weight w of the wrong-class penalty of accuracy+uniformity and margin."}
+    )
+    scale_rewards: str = field(
+        default="group",
+        metadata={"help": f"Advantage scaling: {', '.join(SCALE_REWARDS)} (divide by the std of each group's, "
+                          "of the whole batch's or no rewards)."},
+    )
+    group_weighting: str = field(
+        default="uniform",
+        metadata={"help": f"Weights of a group's class terms: {', '.join(GROUP_WEIGHTINGS)} (1/C each, or the "
+                          "old policy's probability of the class: the expected term of a class sampled from pi_old)."},
+    )
     old_policy_refresh: str = field(
         default="epoch", metadata={"help": "Refresh the old policy at each epoch start ('epoch') or every N optimizer steps."}
     )
@@ -142,6 +162,8 @@ class ObjectiveArguments:
             raise ValueError(f"reward={self.reward!r} is not one of {list(REWARD_PRESETS)}")
         if self.scale_rewards not in SCALE_REWARDS:
             raise ValueError(f"scale_rewards={self.scale_rewards!r} is not one of {list(SCALE_REWARDS)}")
+        if self.group_weighting not in GROUP_WEIGHTINGS:
+            raise ValueError(f"group_weighting={self.group_weighting!r} is not one of {list(GROUP_WEIGHTINGS)}")
         self.old_policy_refresh = str(self.old_policy_refresh)
         if self.old_policy_refresh != "epoch" and not (
             self.old_policy_refresh.isdigit() and int(self.old_policy_refresh) > 0
@@ -149,6 +171,8 @@ class ObjectiveArguments:
             raise ValueError(f"old_policy_refresh={self.old_policy_refresh!r} must be 'epoch' or a positive integer")
         if not 0 < self.epsilon < 1:
             raise ValueError(f"epsilon={self.epsilon} must be in (0, 1)")
+        if self.epsilon_high is not None and not self.epsilon_high > 0:
+            raise ValueError(f"epsilon_high={self.epsilon_high} must be > 0, or None for epsilon")
         if self.beta < 0:
             raise ValueError(f"beta={self.beta} must be >= 0")
 
@@ -172,6 +196,17 @@ class TrainingArguments:
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
     warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of steps of linear warmup."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 disables)."})
+    gradient_accumulation_steps: int = field(
+        default=1,
+        metadata={"help": "Micro-batches per optimizer step (global batch = per-device batch x processes x this)."},
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute the encoder's activations in backward: less memory, more time."}
+    )
+    torch_compile: bool = field(default=False, metadata={"help": "torch.compile the model and the frozen policies."})
+    torch_compile_mode: Optional[str] = field(
+        default=None, metadata={"help": "torch.compile mode (default, reduce-overhead, max-autotune)."}
+    )
     seed: int = field(default=42, metadata={"help": "Random seed."})
     use_cpu: bool = field(default=False, metadata={"help": "Run on CPU even when a GPU is available."})
     mixed_precision: Literal["no", "fp16", "bf16"] = field(default="no", metadata={"help": "accelerate mixed precision."})
@@ -192,11 +227,33 @@ class TrainingArguments:
         default=False,
         metadata={"help": "Skip optimizer steps whose loss or gradients are NaN/inf (counted) instead of stopping."},
     )
-    report_to: Literal["tensorboard", "none"] = field(default="tensorboard", metadata={"help": "Tracker."})
+    report_to: list[str] = field(
+        default_factory=lambda: ["tensorboard"],
+        metadata={"help": f"Trackers to log to, one or several: {', '.join(VALID_REPORT_TO)}."},
+    )
+    run_name: Optional[str] = field(
+        default=None, metadata={"help": "The run's name in the trackers that name runs (default: theirs)."}
+    )
+    tracker_project_name: Optional[str] = field(
+        default=None, metadata={"help": "The trackers' project (default: the output_dir's folder name)."}
+    )
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "Upload the final model, best_model/, cards, results and logs to the Hub."}
+    )
+    hub_model_id: Optional[str] = field(
+        default=None, metadata={"help": "Hub repository, e.g. user/name (default: the output_dir's folder name)."}
+    )
+    hub_private_repo: bool = field(
+        default=False, metadata={"help": "Create the Hub repository private (default: the account's default)."}
+    )
+    hub_token: Optional[str] = field(
+        default=None, metadata={"help": "Hub token (default: HF_TOKEN or the hf auth login token)."}
+    )
     disable_tqdm: bool = field(default=False, metadata={"help": "Hide progress bars."})
 
     def __post_init__(self) -> None:
         self.output_dir = expand_user(self.output_dir)
+        self.report_to = tracker_names(self.report_to)
         if self.checkpointing_steps is not None:
             self.checkpointing_steps = str(self.checkpointing_steps)
             if self.checkpointing_steps != "epoch" and not (
@@ -243,6 +300,9 @@ class EvaluationArguments:
     )
 
 
+# Never written to run_config.yaml, results or trackers (they would be uploaded with the run).
+SECRET_KEYS = ("hub_token",)
+
 SECTIONS = {
     "model": ModelArguments,
     "data": DataArguments,
@@ -288,11 +348,12 @@ class RunConfig:
         path = Path(run_dir) / CONFIG_FILE_NAME
         return cls.from_yaml(path) if path.is_file() else cls()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, secrets: bool = True) -> dict[str, Any]:
+        """Flat keys; ``secrets=False`` leaves out credentials (``hub_token``) for anything written or logged."""
         flat: dict[str, Any] = {}
         for name in SECTIONS:
             flat.update(dataclasses.asdict(getattr(self, name)))
-        return flat
+        return flat if secrets else {key: value for key, value in flat.items() if key not in SECRET_KEYS}
 
     def with_overrides(self, **overrides: Any) -> "RunConfig":
         """A copy with some flat keys changed; string values are typed as on the command line ("0.1" -> 0.1)."""
@@ -303,8 +364,9 @@ class RunConfig:
         path = Path(directory) / CONFIG_FILE_NAME
         lines = []
         for name in SECTIONS:
+            values = {k: v for k, v in dataclasses.asdict(getattr(self, name)).items() if k not in SECRET_KEYS}
             lines.append(f"# {name}")
-            lines.append(yaml.safe_dump(dataclasses.asdict(getattr(self, name)), sort_keys=False).rstrip())
+            lines.append(yaml.safe_dump(values, sort_keys=False).rstrip())
         write_text_atomic(path, "\n".join(lines) + "\n")
         return path
 
@@ -430,3 +492,38 @@ def _describe(interval: str) -> str:
 def _parse_interval(interval: str) -> tuple[str, float, float, str]:
     low_bracket, low, high, high_bracket = re.fullmatch(r"([\[(])(.+), (.+)([\])])", interval).groups()
     return low_bracket, float(low), float(high), high_bracket
+
+
+def field_options_parser(section: type, names: Sequence[str], *, required: Sequence[str] = (),
+                         from_run: Sequence[str] = (), aliases: Optional[dict[str, Sequence[str]]] = None,
+                         help_overrides: Optional[dict[str, str]] = None) -> argparse.ArgumentParser:
+    """Options for some fields of one section, typed, documented and defaulted as ``grpo-rm train`` does,
+    to pass as ``argparse.ArgumentParser(parents=[...])``: a command's flags cannot drift from the dataclasses.
+
+    ``required`` fields lose their default; ``from_run`` ones default to None, for commands that take the
+    value from a saved run unless it is given; ``aliases`` are other flag names (``k`` for ``knn_k``);
+    ``help_overrides`` replace a field's help where the command means it differently.
+    """
+    from typing import get_type_hints
+
+    aliases, help_overrides = aliases or {}, help_overrides or {}
+    types = get_type_hints(section)
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    options = []
+    for name in names:
+        original = fields[name]
+        text = help_overrides.get(name, original.metadata.get("help", ""))
+        metadata = {**original.metadata, "aliases": [f"--{alias}" for alias in aliases.get(name, ())]}
+        if name in required:
+            option = field(metadata={**metadata, "help": text})
+        elif name in from_run:
+            option = field(default=None, metadata={**metadata, "help": f"{text} Default: the run's."})
+        else:
+            # An unset (None) default is what the field's help explains.
+            shown = "" if original.default is None else " (default: %(default)s)"
+            option = field(default=original.default, default_factory=original.default_factory,
+                           metadata={**metadata, "help": text + shown})
+        options.append((name, types[name], option))
+    # HfArgumentParser turns a dataclass into options, so these are the very options of `grpo-rm train`.
+    options_class = dataclasses.make_dataclass(f"{section.__name__}Options", options, kw_only=True)
+    return HfArgumentParser(options_class, add_help=False)

@@ -5,6 +5,10 @@ version (hub commit, or size and modification time of local weight files), the d
 (name, columns, class subset, truncation, split seed), the split, the pooling and the
 processor (image preprocessing, or tokenizer and max_seq_length). Files are safetensors,
 written atomically.
+
+Extraction is shared between the processes of a distributed run (the training run's, or the one
+``grpo-rm knn`` forms under torchrun): each computes every N-th batch, and every process ends with
+all features, in order, with the same numbers as one process alone.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather
 from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .config import DataArguments, ModelArguments, RunConfig, expand_user
 from .models import POOLING_MODES, load_encoder, pool, resolve_model_name
+from .models.encoders import pooled_dim
 from .tasks import Task, frozen_feature_task
 
 logger = logging.getLogger(__name__)
@@ -41,7 +49,10 @@ class FeatureSet:
 
 
 class FeatureExtractor:
-    """An encoder with its processor, producing (and caching) one pooled feature vector per example."""
+    """An encoder with its processor, producing (and caching) one pooled feature vector per example.
+
+    Every process of the current run (accelerate's ``PartialState``) must make the same calls.
+    """
 
     def __init__(self, model_name_or_path: str, feature_type: Optional[str] = None, image_size: Optional[int] = None,
                  batch_size: int = 64, cache_dir: Optional[str | Path] = None, show_progress: bool = True,
@@ -58,8 +69,8 @@ class FeatureExtractor:
         self.show_progress = show_progress
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.model_version = self._model_version()
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.encoder.to(self.device)
+        self.state = PartialState()
+        self.encoder.to(self.state.device)
 
     def protocol(self) -> dict:
         return {"feature_type": self.feature_type, **self.processor.protocol()}
@@ -98,21 +109,64 @@ class FeatureExtractor:
     def __call__(self, task: Task, split: str) -> FeatureSet:
         rows = getattr(task.splits, split)
         cache_file = self._cache_file(task.config.data, split, rows)
-        if cache_file.is_file():
-            stored = load_file(cache_file)
-            if len(stored["labels"]) == len(rows):
-                return FeatureSet(stored["features"], stored["labels"], cache_file)
-            logger.warning("feature cache %s has %d rows for a split of %d; extracting again",
-                           cache_file, len(stored["labels"]), len(rows))
-        loader = task.eval_loader(split, self.processor, self.batch_size)
+        stored = self._read_cache(cache_file, len(rows))
+        # Every process takes the same branch: extraction is collective, and another process's
+        # disk may not hold the file (yet).
+        if bool(gather(torch.tensor([stored is not None], device=self.state.device)).all()):
+            return FeatureSet(stored["features"], stored["labels"], cache_file)
+        features, labels = self._extract(task.eval_loader(split, self.processor, self.batch_size), split)
+        if self.state.is_main_process:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_name(f".{cache_file.name}.tmp")
+            save_file({"features": features.contiguous(), "labels": labels.contiguous()}, tmp)
+            os.replace(tmp, cache_file)
+        return FeatureSet(features, labels, cache_file)
+
+    @staticmethod
+    def _read_cache(cache_file: Path, rows: int) -> Optional[dict[str, torch.Tensor]]:
+        if not cache_file.is_file():
+            return None
+        stored = load_file(cache_file)
+        if len(stored["labels"]) == rows:
+            return stored
+        logger.warning("feature cache %s has %d rows for a split of %d; extracting again",
+                       cache_file, len(stored["labels"]), rows)
+        return None
+
+    def _extract(self, loader: DataLoader, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and labels of the loader's examples, in order; process p computes batches p, p + N, ...
+
+        Each batch is the one a single process forms (same examples, same text padding), so the
+        features do not depend on the number of processes, and no example is computed twice
+        (accelerate's even batches would fill the last batch up with repeats). Each round of N batches
+        is gathered as it is done, which keeps device memory to a batch per process.
+        """
+        processes, rank, device = self.state.num_processes, self.state.process_index, self.state.device
+        batches = list(loader.batch_sampler)
+        own = iter(DataLoader(loader.dataset, batch_sampler=batches[rank::processes], collate_fn=loader.collate_fn,
+                              num_workers=loader.num_workers, pin_memory=loader.pin_memory,
+                              prefetch_factor=loader.prefetch_factor))
+        # A process left without a batch in the last round sends no rows.
+        no_features = torch.zeros(0, pooled_dim(self.encoder.hidden_size, self.feature_type), device=device)
+        no_labels = torch.zeros(0, dtype=torch.long, device=device)
         features, labels = [], []
-        for batch in tqdm(loader, desc=f"features {split}", leave=False, disable=not self.show_progress):
-            inputs = {name: tensor.to(self.device) for name, tensor in batch["inputs"].items()}
-            features.append(pool(self.encoder(**inputs), self.feature_type).float().cpu())
-            labels.append(batch["labels"])
-        result = FeatureSet(torch.cat(features), torch.cat(labels), cache_file)
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.tmp")
-        save_file({"features": result.features.contiguous(), "labels": result.labels.contiguous()}, tmp)
-        os.replace(tmp, cache_file)
-        return result
+        for first in tqdm(range(0, len(batches), processes), desc=f"features {split}", leave=False,
+                          disable=not (self.show_progress and self.state.is_local_main_process)):
+            sizes = [len(batch) for batch in batches[first : first + processes]]
+            sizes += [0] * (processes - len(sizes))
+            own_features, own_labels = no_features, no_labels
+            if sizes[rank]:
+                batch = next(own)
+                inputs = {name: tensor.to(device) for name, tensor in batch["inputs"].items()}
+                own_features = pool(self.encoder(**inputs), self.feature_type).float()
+                own_labels = batch["labels"].to(device)
+            features.append(self._gather_round(own_features, sizes).cpu())
+            labels.append(self._gather_round(own_labels, sizes).cpu())
+        return torch.cat(features), torch.cat(labels)
+
+    @staticmethod
+    def _gather_round(tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        """Every process's rows, in process order; ``sizes`` (known to all) says how many each has."""
+        longest = max(sizes)
+        padded = torch.cat([tensor, tensor.new_zeros(longest - len(tensor), *tensor.shape[1:])])
+        return torch.cat([part[:size] for part, size in zip(gather(padded).split(longest), sizes)])

@@ -20,6 +20,8 @@ ALL_RESULTS_NAME = "all_results.json"
 TRAIN_RESULTS_NAME = "train_results.json"
 EVAL_RESULTS_NAME = "eval_results.json"
 REPRESENTATION_RESULTS_NAME = "representation_results.json"
+MODEL_CARD_NAME = "README.md"
+TENSORBOARD_DIR = "tensorboard"
 # sentence-transformers' on-disk contract for a text encoder and its pooling.
 SENTENCE_TRANSFORMERS_MODULES_NAME = "modules.json"
 SENTENCE_BERT_CONFIG_NAME = "sentence_bert_config.json"

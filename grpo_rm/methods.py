@@ -49,10 +49,12 @@ class CrossEntropyMethod:
 @dataclass
 class GrpoRmMethod:
     epsilon: float = 0.2
+    epsilon_high: Optional[float] = None
     beta: float = 0.0
     reward: str = "accuracy+uniformity"
     uniformity_weight: float = 1.0
     scale_rewards: str = "group"
+    group_weighting: str = "uniform"
     ignore_index: int = -100
     name: str = "grpo-rm"
     needs_old_policy: bool = True
@@ -69,9 +71,11 @@ class GrpoRmMethod:
             old_logits,
             targets,
             epsilon=self.epsilon,
+            epsilon_high=self.epsilon_high,
             reward=self.reward,
             uniformity_weight=self.uniformity_weight,
             scale_rewards=self.scale_rewards,
+            group_weighting=self.group_weighting,
             ignore_index=self.ignore_index,
             beta=self.beta,
             ref_logits=ref_logits,
@@ -84,10 +88,12 @@ def build_method(args: ObjectiveArguments, ignore_index: int = -100) -> Method:
     if args.method == "grpo-rm":
         return GrpoRmMethod(
             epsilon=args.epsilon,
+            epsilon_high=args.epsilon_high,
             beta=args.beta,
             reward=args.reward,
             uniformity_weight=args.uniformity_weight,
             scale_rewards=args.scale_rewards,
+            group_weighting=args.group_weighting,
             ignore_index=ignore_index,
         )
     raise ValueError(f"method={args.method!r} is not one of ['grpo-rm', 'ce']")
@@ -96,25 +102,34 @@ def build_method(args: ObjectiveArguments, ignore_index: int = -100) -> Method:
 class FrozenPolicy:
     """A frozen copy of a model (theta_old or pi_ref): no gradient, eval mode, inference mode.
 
-    BatchNorm layers are the exception: they normalise with batch statistics, like the
-    training model does, but with momentum 0 so their running statistics never change.
+    When the model's encoder is frozen it is the same in every policy, so the copy holds only
+    the head and reads the features the training model computed (``head_only``): one encoder
+    pass per batch instead of two, and a copy the size of the head.
+
+    BatchNorm layers are the exception to eval mode: they normalise with batch statistics,
+    like the training model does, but with momentum 0 so their running statistics never change.
     Otherwise the copy's running statistics and the training model's batch statistics
     would differ and the ratio pi_theta / pi_old would not be 1 right after a refresh.
     """
 
-    def __init__(self, model: nn.Module):
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+    def __init__(self, model: nn.Module, head_only: bool = False, compile_mode: Optional[str] | bool = False):
+        self.head_only = head_only
+        self.model = copy.deepcopy(model.head if head_only else model).eval().requires_grad_(False)
         for module in self.model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.train()
                 module.momentum = 0.0
+        # Compiled separately from the weights it reads, so that refreshes and checkpoints see plain names.
+        # ``compile_mode``: False (eager), None (torch.compile's default mode) or a mode name.
+        self._forward = self.model if compile_mode is False else torch.compile(self.model, mode=compile_mode)
 
     def refresh(self, model: nn.Module) -> None:
-        self.model.load_state_dict(model.state_dict())
+        self.model.load_state_dict((model.head if self.head_only else model).state_dict())
 
-    def __call__(self, *args: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
-        """The frozen model's logits for the inputs the training model gets (``**batch["inputs"]``)."""
+    def __call__(self, *args: torch.Tensor, encoder_output=None, **inputs: torch.Tensor) -> torch.Tensor:
+        """The frozen model's logits for the inputs the training model gets (``**batch["inputs"]``), or, for a
+        head-only copy, for the training model's ``encoder_output``."""
         with torch.inference_mode():
-            logits = self.model(*args, **inputs)
+            logits = self._forward(encoder_output) if self.head_only else self._forward(*args, **inputs)
         # Inference tensors cannot be saved for backward; a clone is an ordinary tensor.
         return logits.clone()

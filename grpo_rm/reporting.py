@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .files import write_text_atomic  # noqa: E402
+from .files import write_text_atomic
 
 
 class MetricsLog:
@@ -64,6 +62,13 @@ def series(records: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
     return [p[0] for p in points], [p[1] for p in points]
 
 
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure outside pyplot: no global state, no window, and the user's backend left as it is."""
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)  # attaches itself, so savefig renders with Agg even on a server without a display
+    return figure
+
+
 def plot_training_curves(
     runs: Mapping[str, Sequence[dict]], path: str | Path, metrics: Sequence[tuple[str, str]] = (
         ("loss", "training loss (each method's own objective)"),
@@ -72,7 +77,8 @@ def plot_training_curves(
     )
 ) -> Path:
     """One panel per metric, one line per run, against optimizer step."""
-    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    figure = _figure((5 * len(metrics), 4))
+    axes = figure.subplots(1, len(metrics), squeeze=False)
     for axis, (key, title) in zip(axes[0], metrics):
         for name, records in runs.items():
             steps, values = series(records, key)
@@ -84,7 +90,6 @@ def plot_training_curves(
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=120)
-    plt.close(figure)
     return path
 
 
@@ -134,8 +139,8 @@ def prediction_panel(images: Sequence, masks: Sequence, predictions: Mapping[str
     from matplotlib.patches import Patch
 
     columns = ["input", "ground truth", *predictions]
-    figure, axes = plt.subplots(len(images), len(columns), figsize=(2.6 * len(columns), 2.6 * len(images) + 0.8),
-                                squeeze=False)
+    figure = _figure((2.6 * len(columns), 2.6 * len(images) + 0.8))
+    axes = figure.subplots(len(images), len(columns), squeeze=False)
     present: set[int] = set()
     for row, (image, mask) in enumerate(zip(images, masks)):
         panels = [np.asarray(image.convert("RGB")), colorize(mask, ignore_index)]
@@ -157,5 +162,4 @@ def prediction_panel(images: Sequence, masks: Sequence, predictions: Mapping[str
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     path = Path(path)
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path

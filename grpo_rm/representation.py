@@ -3,6 +3,10 @@
 Works on any encoder, image or text: a hub id, a ``save_pretrained`` folder or a grpo-rm run folder.
 Every result records its protocol (k values, temperature, grid, feature type, image
 size, split sizes) next to the numbers.
+
+In a distributed run every process shares the feature extraction, then fits the classifiers on the
+same gathered features: the results are the same on every process, and no process waits in a
+collective while another computes (a process-group timeout on large data).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from .data import same_dataset
 from .features import FeatureExtractor
 from .files import write_json_atomic
 from .probes import accuracy, knn_predict, sweep_softmax_regression
+from .runtime import make_accelerator
 from .tasks import Task
 
 
@@ -70,7 +75,11 @@ def evaluate_representation(model_name_or_path: str, datasets: Sequence[DataArgu
 def frozen_feature_command(model_name_or_path: str, data_args: DataArguments, protocol: str,
                            args: EvaluationArguments, output_dir: Optional[str] = None, batch_size: int = 64,
                            image_size: Optional[int] = None, max_seq_length: Optional[int] = None) -> dict:
-    """``grpo-rm knn`` / ``grpo-rm linear-probe``: one protocol on one dataset; writes ``<protocol>_results.json``."""
+    """``grpo-rm knn`` / ``grpo-rm linear-probe``: one protocol on one dataset; writes ``<protocol>_results.json``.
+
+    Under torchrun the processes share the feature extraction.
+    """
+    accelerator = make_accelerator()  # forms torchrun's process group, also on a machine without accelerator
     extractor = FeatureExtractor(model_name_or_path, args.feature_type, image_size, batch_size, args.feature_cache_dir,
                                  max_seq_length=max_seq_length)
     task = extractor.load_data(data_args)
@@ -82,7 +91,7 @@ def frozen_feature_command(model_name_or_path: str, data_args: DataArguments, pr
     else:
         raise ValueError(f"protocol={protocol!r} is not 'knn' or 'linear_probe'")
     results = {"model_name_or_path": model_name_or_path, "dataset_name": data_args.dataset_name, **results}
-    if output_dir:
+    if output_dir and accelerator.is_main_process:
         write_json_atomic(Path(output_dir) / f"{protocol}_results.json", results)
     return results
 

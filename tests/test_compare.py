@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,84 @@ def test_a_half_finished_run_continues_from_its_checkpoint(tmp_path, tiny_dinov2
     run, reference = tmp_path / "cmp" / "runs" / "grpo-rm-seed0", tmp_path / "reference" / "runs" / "grpo-rm-seed0"
     assert json.loads((run / "all_results.json").read_text())["resumed_from_checkpoint"].endswith("checkpoint-4")
     assert (run / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+
+
+GRID = ["reward=accuracy,probability-gap", "scale_rewards=group,none"]
+GRID_ROWS = {f"grpo-rm[reward={reward},scale_rewards={scale}]"
+             for reward in ("accuracy", "probability-gap") for scale in ("group", "none")}
+
+
+def planned_rows(printed: str) -> list[str]:
+    return [line.split("|")[1].strip() for line in printed.splitlines() if line.startswith("| grpo-rm[")]
+
+
+def test_repeated_sweep_flags_combine_into_one_grid(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    common = ["compare", "--output_dir", str(out), "--methods", "ce", "--seeds", "0", "--dry_run"]
+    assert main([*common, "--sweep", GRID[0], "--sweep", GRID[1]]) == 0
+    repeated = capsys.readouterr().out
+    assert set(planned_rows(repeated)) == GRID_ROWS and len(planned_rows(repeated)) == 4
+    assert main([*common, "--sweep", *GRID]) == 0
+    assert capsys.readouterr().out == repeated
+    assert "Dry run" in repeated and not out.exists()
+    assert parse_sweeps(["reward=accuracy", "reward=probability-gap,accuracy"]) == {
+        "reward": ["accuracy", "probability-gap"]}
+
+
+def fake_train(calls):
+    """Stands in for training: records the config and writes what compare reads from a finished run."""
+
+    def train(config):
+        calls.append(config)
+        run_dir = Path(config.training.output_dir)
+        run_dir.mkdir(parents=True)
+        config.save(run_dir)
+        (run_dir / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
+        accuracy = 1.0 - 0.1 * len(calls)
+        (run_dir / "all_results.json").write_text(json.dumps({"eval_accuracy": accuracy, "train_runtime": 1.0}))
+        return {}
+
+    return train
+
+
+def test_rows_with_identical_settings_are_trained_once(tmp_path, monkeypatch, capsys):
+    from grpo_rm import compare
+    from grpo_rm.config import RunConfig
+
+    calls = []
+    monkeypatch.setattr(compare, "train", fake_train(calls))
+    base = RunConfig.from_dict({"output_dir": str(tmp_path / "cmp")})
+    sweeps = parse_sweeps(["scale_rewards=group,none"])  # group is the default: the same settings as grpo-rm
+    comparison = compare.run_comparison(base, methods=["grpo-rm"], seeds=[0, 1], sweeps=sweeps)
+    assert len(calls) == 4  # grpo-rm and scale_rewards=none, two seeds each
+    printed = capsys.readouterr().out
+    assert "Plan: 3 rows x 2 seeds, 4 runs (2 row-seed pairs share the run of an earlier row" in printed
+    assert "[run 4/4]" in printed and "[run 5/" not in printed
+    by_row = {(r["variant"], r["seed"]): r for r in comparison["runs"]}
+    for seed in (0, 1):
+        shared, original = by_row[("grpo-rm[scale_rewards=group]", seed)], by_row[("grpo-rm", seed)]
+        assert shared["same_as"] == "grpo-rm" and original["same_as"] is None
+        assert shared["run_dir"] == original["run_dir"] and shared["results"] == original["results"]
+    saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert saved["runs"] == comparison["runs"]
+    top1 = comparison["summary"]["digits"]["top-1 (own head)"]
+    assert top1["grpo-rm[scale_rewards=group]"] == top1["grpo-rm"] != top1["grpo-rm[scale_rewards=none]"]
+    markdown = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "grpo-rm[scale_rewards=group] = grpo-rm" in markdown
+    assert markdown.count("| **0.8500 ± 0.0707** |") == 2  # grpo-rm leads; its twin row neither hides nor steals it
+
+    half_finished = tmp_path / "cmp" / "runs" / "grpo-rm_scale_rewards=none-seed1"
+    (half_finished / "all_results.json").unlink()
+    (half_finished / "checkpoint-2").mkdir()
+    (half_finished / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    plan = compare.run_comparison(base, methods=["grpo-rm"], seeds=[0, 1], sweeps=sweeps, dry_run=True)["plan"]
+    assert [p["status"] for p in plan] == ["finished, reused"] * 2 + \
+        ["same settings as grpo-rm: shares its run"] * 2 + ["finished, reused", "continues from checkpoint-2"]
+    capsys.readouterr()
+    changed = base.with_overrides(learning_rate=0.01)
+    plan = compare.run_comparison(changed, methods=["grpo-rm"], seeds=[0], sweeps=sweeps, dry_run=True)["plan"]
+    assert plan[0]["status"] == "finished with other settings: refused"
+    assert "Refused: " in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"\(learning_rate: 5e-05 then, 0.01 now\)"):
+        compare.run_comparison(changed, methods=["grpo-rm"], seeds=[0], sweeps=sweeps)
+    assert len(calls) == 4

@@ -35,6 +35,25 @@ def test_invalid_values_are_named():
         RunConfig.from_dict({"old_policy_refresh": "sometimes"})
     with pytest.raises(SystemExit):
         parse_run_config(["--method", "ppo"])
+    with pytest.raises(ValueError, match=r"group_weighting='sampled' is not one of \['uniform', 'old_policy'\]"):
+        RunConfig.from_dict({"group_weighting": "sampled"})
+    with pytest.raises(ValueError, match=r"scale_rewards='token' is not one of \['group', 'batch', 'none'\]"):
+        RunConfig.from_dict({"scale_rewards": "token"})
+    with pytest.raises(ValueError, match="epsilon_high=0.0 must be > 0"):
+        RunConfig.from_dict({"epsilon_high": 0.0})
+
+
+def test_objective_variants_default_to_the_paper_and_parse_from_the_command_line(tmp_path):
+    default = RunConfig().objective
+    assert (default.epsilon_high, default.scale_rewards, default.group_weighting, default.reward) == (
+        None, "group", "uniform", "accuracy+uniformity")
+    config = parse_run_config(["--epsilon_high", "0.28", "--scale_rewards", "batch", "--group_weighting",
+                               "old_policy", "--reward", "margin"])
+    objective = config.objective
+    assert (objective.epsilon_high, objective.scale_rewards, objective.group_weighting, objective.reward) == (
+        0.28, "batch", "old_policy", "margin")
+    config.save(tmp_path)
+    assert RunConfig.from_yaml(tmp_path / "run_config.yaml") == config
 
 
 def test_saved_config_round_trips(tmp_path):
@@ -44,3 +63,25 @@ def test_saved_config_round_trips(tmp_path):
     loaded = RunConfig.from_yaml(tmp_path / "run_config.yaml")
     assert loaded == config
     assert loaded.objective.refresh_every_steps == 50
+
+
+def test_field_options_parse_as_grpo_rm_train_does():
+    import argparse
+
+    from grpo_rm.config import EvaluationArguments, ModelArguments, field_options_parser
+
+    flags = ["--knn_k", "3", "5", "--feature_type", "cls+mean", "--model_name_or_path", "m"]
+    parser = argparse.ArgumentParser(parents=[
+        field_options_parser(EvaluationArguments, ["knn_k", "feature_type", "seg_inference"], aliases={"knn_k": ["k"]},
+                             from_run=["seg_inference"]),
+        field_options_parser(ModelArguments, ["model_name_or_path"], required=["model_name_or_path"]),
+    ])
+    parsed, trained = parser.parse_args(flags), parse_run_config(flags)
+    assert parsed.knn_k == trained.evaluation.knn_k == [3, 5]
+    assert parsed.feature_type == trained.evaluation.feature_type == "cls+mean"
+    assert parsed.seg_inference is None  # from_run: unset unless given
+    assert parser.parse_args(["--k", "7", "--model_name_or_path", "m"]).knn_k == [7]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--knn_k", "3"])  # model_name_or_path is required
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--feature_type", "sum", "--model_name_or_path", "m"])

@@ -17,6 +17,21 @@ def test_build_method_passes_settings():
     assert isinstance(ce, CrossEntropyMethod) and not ce.needs_old_policy
 
 
+def test_build_method_passes_the_objective_variants():
+    settings = dict(epsilon_high=0.28, scale_rewards="batch", group_weighting="old_policy", reward="margin",
+                    uniformity_weight=0.5)
+    method = build_method(ObjectiveArguments(method="grpo-rm", **settings), ignore_index=255)
+    assert (method.epsilon_high, method.scale_rewards, method.group_weighting, method.reward) == (
+        0.28, "batch", "old_policy", "margin")
+    torch.manual_seed(0)
+    logits, old = torch.randn(6, 4), torch.randn(6, 4)
+    targets = torch.tensor([0, 1, 255, 3, 2, 0])
+    expected, _ = grpo_rm_loss(logits, old, targets, ignore_index=255, **settings)
+    assert method(logits, targets, old).loss.item() == expected.item()
+    default, _ = grpo_rm_loss(logits, old, targets, ignore_index=255)
+    assert expected.item() != default.item()
+
+
 def test_frozen_policy_has_no_gradient_runs_in_eval_and_refreshes():
     model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
     policy = FrozenPolicy(model)

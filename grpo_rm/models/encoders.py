@@ -141,6 +141,13 @@ class Encoder(nn.Module):
                              "save_pretrained(..., safe_serialization=True)") from error
         return cls(model)
 
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute activations in backward instead of keeping them (transformers' implementation)."""
+        if not getattr(self.model, "supports_gradient_checkpointing", False):
+            raise ValueError(f"{type(self.model).__name__} does not support gradient checkpointing; "
+                             "train without --gradient_checkpointing")
+        self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
     def blocks(self) -> nn.ModuleList:
         """The transformer blocks, first to last."""
         depth = getattr(self.config, "num_hidden_layers", None)

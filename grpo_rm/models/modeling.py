@@ -60,8 +60,16 @@ class EncoderWithHead(nn.Module):
     def modality(self) -> str:
         return self.encoder.modality
 
-    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(**inputs, num_layers=self.head.num_layers))
+    def forward(self, return_encoder_output: bool = False, **inputs: torch.Tensor):
+        """Logits; with ``return_encoder_output`` also the encoder's output, so that a frozen
+        encoder's features can feed other heads (the old policy's) without a second pass."""
+        encoded = self.encoder(**inputs, num_layers=self.head.num_layers)
+        logits = self.head(encoded)
+        return (logits, encoded) if return_encoder_output else logits
+
+    @property
+    def encoder_is_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.encoder.parameters())
 
     def save_pretrained(self, directory: str | Path, run_config: Optional[RunConfig] = None) -> Path:
         """Write every file to a staging folder first, then move each into place whole."""

@@ -55,7 +55,8 @@ class ImageSegmentationTask(Task):
         return image_dummy_inputs(processor)
 
     def setup_evaluation(self, processor: ImageProcessing, accelerator: Accelerator) -> None:
-        # Images keep their own sizes in evaluation: one image at a time, each process its own share.
+        # Images keep their own sizes in evaluation: each process predicts its own share, in batches of
+        # same-size images (or of sliding windows), so no image is padded further than on its own.
         self.eval_datasets = {split: self.dataset(split, processor) for split in ("validation", "test")}
 
     def evaluate(self, model, split: str, accelerator: Accelerator, show_progress: bool = True,
@@ -63,7 +64,8 @@ class ImageSegmentationTask(Task):
         evaluation = self.config.evaluation
         return evaluate_segmenter(accelerator.unwrap_model(model), self.eval_datasets[split], accelerator,
                                   self.ignore_index, evaluation.seg_inference, evaluation.slide_stride, split,
-                                  show_progress, predictions_dir)
+                                  show_progress, predictions_dir, self.config.training.per_device_eval_batch_size,
+                                  self.config.data.dataloader_num_workers)
 
     @classmethod
     def figures(cls, run_dirs: Sequence[str], output_dir: Path, labels: Sequence[str]) -> list[Path]:

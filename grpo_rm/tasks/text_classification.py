@@ -62,5 +62,5 @@ class TextClassificationTask(ClassificationTask):
         dataset = self.dataset("train", processor, train=True)
         batch_size = self.config.training.per_device_train_batch_size
         sampler = EpochLengthGroupedSampler(batch_size, processor.lengths(*dataset.texts()), self.config.training.seed)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
-                          num_workers=self.config.data.dataloader_num_workers, collate_fn=self.collate(processor))
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=self.collate(processor),
+                          **self.loader_options())

@@ -38,7 +38,9 @@ RESUMABLE_CHANGES = ("num_train_epochs", "max_train_steps", "logging_steps", "ch
                      "save_total_limit", "resume_from_checkpoint", "overwrite_output_dir", "output_dir",
                      "disable_tqdm", "report_to", "dataloader_num_workers", "per_device_eval_batch_size",
                      "eval_datasets", "knn_k", "knn_temperature", "probe_learning_rates", "probe_weight_decays",
-                     "probe_epochs", "feature_cache_dir")
+                     "probe_epochs", "feature_cache_dir", "run_name", "tracker_project_name", "push_to_hub",
+                     "hub_model_id", "hub_private_repo", "hub_token", "torch_compile", "torch_compile_mode",
+                     "gradient_checkpointing", "skip_nonfinite_steps")
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: try again later (a scheduler's requeue resumes the run)
 
 

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from accelerate import Accelerator
 from accelerate import skip_first_batches
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, TorchDynamoPlugin, set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -30,16 +30,20 @@ from ..files import (
     METRICS_LOG_NAME,
     PREDICTIONS_DIR,
     REPRESENTATION_RESULTS_NAME,
+    TENSORBOARD_DIR,
     TRAIN_RESULTS_NAME,
     write_json_atomic,
 )
+from ..hub import hub_model_id, push_run
 from ..methods import FrozenPolicy, Method, build_method
+from ..model_card import write_model_cards
 from ..models import EncoderWithHead
 from ..reporting import MetricsLog, tracker_config
 from ..representation import evaluate_representation, out_of_distribution_data
 from ..runtime import make_accelerator
 from ..seeding import derive_seed
 from ..tasks import build_task
+from ..trackers import tracker_init_kwargs, tracker_project_name, trackers_to_start
 from .checkpoints import (
     TrainingPreempted,
     check_resumable,
@@ -74,9 +78,13 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     accelerator = make_accelerator(
         use_cpu=args.use_cpu,
         mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_dir=str(output_dir),
+        log_with=trackers_to_start(args.report_to),
+        # TensorBoard writes to <logging_dir>/<project name>: under tensorboard/ whatever the project is called.
+        project_config=ProjectConfiguration(project_dir=str(output_dir),
+                                            logging_dir=str(output_dir / TENSORBOARD_DIR)),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        dynamo_plugin=TorchDynamoPlugin(backend="inductor", mode=args.torch_compile_mode) if args.torch_compile else None,
     )
     if checkpoint is None and args.overwrite_output_dir and accelerator.is_main_process:
         for old in list_checkpoints(output_dir):  # so that a later "latest" never resumes the run replaced
@@ -95,17 +103,23 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     optimizer = _build_optimizer(model, args)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     task.setup_evaluation(processor, accelerator)
-    steps_per_epoch = len(train_loader)
-    if steps_per_epoch == 0:
+    if len(train_loader) == 0:
         raise ValueError("the training split is empty")
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)  # optimizer steps
     total_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
     num_epochs = math.ceil(total_steps / steps_per_epoch)
     warmup_steps = math.ceil(args.warmup_ratio * total_steps)
     scheduler = get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps)
 
     unwrapped = accelerator.unwrap_model(model)
-    policies = {"old_policy": FrozenPolicy(unwrapped) if method.needs_old_policy else None,
-                "reference_policy": FrozenPolicy(unwrapped) if method.needs_reference_policy else None}
+    if args.gradient_checkpointing:
+        unwrapped.encoder.enable_gradient_checkpointing()
+    # A frozen encoder is the same in every policy: the frozen copies hold only the head.
+    head_only = unwrapped.encoder_is_frozen
+    compile_mode = args.torch_compile_mode if args.torch_compile else False
+    policies = {name: FrozenPolicy(unwrapped, head_only, compile_mode) if needed else None
+                for name, needed in (("old_policy", method.needs_old_policy),
+                                     ("reference_policy", method.needs_reference_policy))}
     old_policy, reference_policy = policies["old_policy"], policies["reference_policy"]
     refresh_every = config.objective.refresh_every_steps
     state = load_checkpoint(accelerator, checkpoint, scheduler, policies) if checkpoint else TrainState()
@@ -115,8 +129,10 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
         config.save(output_dir)
         logger.info("data: %s (validation from %s)", task.sizes(), task.validation_source)
     # On resume TensorBoard drops what the killed run logged after the checkpoint.
-    accelerator.init_trackers("tensorboard", config=tracker_config(config.to_dict()),
-                              init_kwargs={"tensorboard": {"purge_step": state.step + 1}} if checkpoint else {})
+    accelerator.init_trackers(tracker_project_name(args.tracker_project_name, args.output_dir),
+                              config=tracker_config(config.to_dict(secrets=False)),
+                              init_kwargs=tracker_init_kwargs(args.report_to, args.run_name,
+                                                              resume_step=state.step if checkpoint else None))
     metrics_log = MetricsLog(output_dir / METRICS_LOG_NAME, enabled=accelerator.is_main_process,
                              keep_lines=state.log_lines if checkpoint else 0)
     window = MetricWindow(state, accelerator.device)
@@ -126,6 +142,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     primary = task.primary_metric
     runtime_before = state.train_runtime
     start = window_start = time.perf_counter()
+    window_samples = state.samples_seen
 
     def checkpoint_now() -> Path:
         window.snapshot(state, accelerator)
@@ -145,37 +162,45 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
             if hasattr(train_loader.dataset, "set_epoch"):  # a task's dataset with random transforms
                 train_loader.dataset.set_epoch(state.epoch)
             batches = skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
+            data_wait = time.perf_counter()
             for batch in batches:
-                # Dropout draws by position (step, process), not from wherever the generator got to.
-                torch.manual_seed(derive_seed(args.seed, state.step, accelerator.process_index))
-                loss, metrics = _training_step(accelerator, model, method, old_policy, reference_policy, batch)
-                grad_norm = _clip_gradients(accelerator, model, args.max_grad_norm)
+                window.data_seconds += time.perf_counter() - data_wait
+                # Dropout draws by position (epoch, batch, process), not from wherever the generator got to.
+                torch.manual_seed(derive_seed(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index))
                 state.batches_in_epoch += 1
-                if not _finite_step(accelerator, grad_norm, state, args.skip_nonfinite_steps):
+                with accelerator.accumulate(model):
+                    loss, metrics = _training_step(accelerator, model, method, old_policy, reference_policy, batch)
+                    window.add(loss=loss, **metrics)
+                    state.samples_seen += batch["labels"].shape[0] * accelerator.num_processes
+                    if not accelerator.sync_gradients:  # a micro-batch: gradients accumulate, no step yet
+                        data_wait = time.perf_counter()
+                        continue
+                    grad_norm = _clip_gradients(accelerator, model, args.max_grad_norm)
+                    if not _finite_step(accelerator, grad_norm, state, args.skip_nonfinite_steps):
+                        optimizer.zero_grad(set_to_none=True)
+                        data_wait = time.perf_counter()
+                        continue
+                    optimizer.step()
+                    if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no step, no schedule
+                        scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                    continue
-                optimizer.step()
-                if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no step, no schedule
-                    scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
                 state.step += 1
-                batch_samples = batch["labels"].shape[0] * accelerator.num_processes
-                state.samples_seen += batch_samples
                 if old_policy is not None and refresh_every is not None and state.step % refresh_every == 0:
                     old_policy.refresh(unwrapped)
-                window.add(loss=loss, grad_norm=grad_norm, **metrics)
+                window.add_step(grad_norm=grad_norm)
                 progress.update(1)
                 if state.step % args.logging_steps == 0 or state.step == total_steps:
                     logged = window.pop_mean(accelerator)
-                    state.loss_sum += logged["loss"] * window.last_count
+                    state.loss_sum += logged["loss"] * window.last_steps
                     now = time.perf_counter()
                     logged.update(
                         learning_rate=scheduler.get_last_lr()[0],
                         head_learning_rate=scheduler.get_last_lr()[-1],
                         epoch=state.step / steps_per_epoch,
-                        samples_per_second=window.last_count * batch_samples / max(now - window_start, 1e-9),
+                        samples_per_second=(state.samples_seen - window_samples) / max(now - window_start, 1e-9),
+                        data_wait_share=window.data_seconds / max(now - window_start, 1e-9),
                     )
-                    window_start = now
+                    window.data_seconds, window_start, window_samples = 0.0, now, state.samples_seen
                     metrics_log.write(state.step, logged)
                     accelerator.log(logged, step=state.step)
                     progress.set_postfix(_postfix(logged), refresh=False)
@@ -185,6 +210,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
                     checkpoint_now()
                 if preemption.requested(accelerator):
                     raise TrainingPreempted(checkpoint_now(), preemption.signal_name)
+                data_wait = time.perf_counter()
             state.epoch += 1
             state.batches_in_epoch = 0
             _share_buffers(accelerator, model)
@@ -211,7 +237,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     # --- results ---
     _save(accelerator, model, output_dir, config)
     test = task.evaluate(model, "test", accelerator, not args.disable_tqdm, output_dir / PREDICTIONS_DIR)
-    representation = _evaluate_representation(accelerator, config)
+    representation = _evaluate_representation(config)
     final_epoch = state.step / steps_per_epoch
     train_results = {
         "epoch": final_epoch,
@@ -249,32 +275,36 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
         if representation:
             write_json_atomic(output_dir / REPRESENTATION_RESULTS_NAME, representation)
         write_json_atomic(output_dir / ALL_RESULTS_NAME, all_results)
+        write_model_cards(output_dir, config, all_results, hub_model_id(args))
     accelerator.wait_for_everyone()
     accelerator.end_training()  # also ends the process group of a distributed run
+    # After end_training: the trackers' files are complete, and no other process waits on this one.
+    if args.push_to_hub and accelerator.is_main_process:
+        push_run(config, all_results)
     return all_results
 
 
-def _evaluate_representation(accelerator: Accelerator, config: RunConfig) -> dict:
-    """Frozen-feature kNN and softmax regression of the trained encoder on ``eval_datasets`` (main process)."""
+def _evaluate_representation(config: RunConfig) -> dict:
+    """Frozen-feature kNN and softmax regression of the trained encoder on ``eval_datasets``.
+
+    Every process takes part: each extracts its share of the features in this run's process group
+    (no process waits idle in a collective while another computes), and each then fits the same
+    classifiers on the same gathered features, to the same results.
+    """
     if not config.evaluation.eval_datasets:
         return {}
-    results = {}
-    if accelerator.is_main_process:
-        datasets = out_of_distribution_data(config.data, config.evaluation.eval_datasets)
-        results = evaluate_representation(config.training.output_dir, datasets, config.evaluation,
-                                          config.model.image_size, config.model.max_seq_length,
-                                          config.training.per_device_eval_batch_size,
-                                          show_progress=not config.training.disable_tqdm)
-    accelerator.wait_for_everyone()
-    return results
+    datasets = out_of_distribution_data(config.data, config.evaluation.eval_datasets)
+    return evaluate_representation(config.training.output_dir, datasets, config.evaluation, config.model.image_size,
+                                   config.model.max_seq_length, config.training.per_device_eval_batch_size,
+                                   show_progress=not config.training.disable_tqdm)
 
 
 def _training_step(accelerator, model, method: Method, old_policy, reference_policy, batch: dict):
     inputs = batch["inputs"]
     with accelerator.autocast():
-        logits = model(**inputs)
-        old_logits = old_policy(**inputs) if old_policy is not None else None
-        ref_logits = reference_policy(**inputs) if reference_policy is not None else None
+        logits, encoded = model(**inputs, return_encoder_output=True)
+        old_logits = old_policy(**inputs, encoder_output=encoded) if old_policy is not None else None
+        ref_logits = reference_policy(**inputs, encoder_output=encoded) if reference_policy is not None else None
     output = method(logits, batch["labels"], old_logits=old_logits, ref_logits=ref_logits)
     accelerator.backward(output.loss)
     return output.loss.detach(), output.metrics

@@ -32,7 +32,8 @@ class TrainState:
     validation_metrics: dict = field(default_factory=dict)  # the last epoch's
     # The metric window since the last log: sums of per-step means, already averaged over processes.
     window_sums: dict = field(default_factory=dict)
-    window_count: int = 0
+    window_counts: dict = field(default_factory=dict)  # batches behind each sum
+    window_steps: int = 0  # optimizer steps in the window
 
     def state_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,14 +62,22 @@ class MetricWindow:
 
     def __init__(self, state: TrainState, device: torch.device):
         self.sums = {name: torch.tensor(value, device=device) for name, value in state.window_sums.items()}
-        self.count = state.window_count
-        self.last_count = 0
+        self.counts = dict(state.window_counts)
+        self.steps = state.window_steps
+        self.last_steps = 0
+        self.data_seconds = 0.0  # time spent waiting for batches since the last log (this process)
 
     def add(self, **metrics: torch.Tensor) -> None:
+        """Per-batch metrics (each micro-batch when gradients accumulate)."""
         for name, value in metrics.items():
             value = value.detach().float()
             self.sums[name] = self.sums[name] + value if name in self.sums else value
-        self.count += 1
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def add_step(self, **metrics: torch.Tensor) -> None:
+        """Per-optimizer-step metrics (the gradient norm); also counts the step."""
+        self.add(**metrics)
+        self.steps += 1
 
     def _reduced(self, accelerator: Accelerator) -> dict[str, float]:
         names = sorted(self.sums)
@@ -79,9 +88,10 @@ class MetricWindow:
 
     def pop_mean(self, accelerator: Accelerator) -> dict[str, float]:
         names = sorted(self.sums)
-        stacked = accelerator.reduce(torch.stack([self.sums[name] for name in names]) / self.count, reduction="mean")
-        self.last_count, self.count, self.sums = self.count, 0, {}
+        means = torch.stack([self.sums[name] / self.counts[name] for name in names])
+        stacked = accelerator.reduce(means, reduction="mean")
+        self.last_steps, self.steps, self.sums, self.counts = self.steps, 0, {}, {}
         return dict(zip(names, stacked.tolist()))
 
     def snapshot(self, state: TrainState, accelerator: Accelerator) -> None:
-        state.window_sums, state.window_count = self._reduced(accelerator), self.count
+        state.window_sums, state.window_counts, state.window_steps = self._reduced(accelerator), self.counts, self.steps

@@ -153,3 +153,85 @@ def test_two_process_segmentation_with_batchnorm_matches_eval(tmp_path, tiny_din
     assert main(["eval", "--model_name_or_path", str(run), "--output_dir", str(tmp_path / "e")]) == 0
     assert json.loads((tmp_path / "e" / "eval_results.json").read_text())["eval_mean_iou"] == reported["eval_mean_iou"]
     assert len(json.loads((run / "test_predictions" / "index.json").read_text())) == 6
+
+
+def write_mixed_sizes(root, seed: int = 2):
+    """A generic folder whose test images have different sizes: several pad to one size, others to their own."""
+    from PIL import Image
+
+    from tests.seg_fixtures import squares
+
+    rng = np.random.default_rng(seed)
+    # (height, width); with image_size 16 and patch 4: 32x40 and 32x38 both pad to 16x20 (from 16x20 and 16x19).
+    sizes = {"train": [(32, 32)] * 2,
+             "test": [(32, 40), (32, 32), (40, 32), (32, 38), (30, 45), (32, 40), (28, 50), (32, 32), (32, 38)]}
+    for split, shapes in sizes.items():
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for i, (height, width) in enumerate(shapes):
+            image, mask = squares(rng, size=max(height, width))
+            Image.fromarray(image[:height, :width]).save(root / split / "images" / f"{i}.png")
+            Image.fromarray(mask[:height, :width]).save(root / split / "masks" / f"{i}.png")
+    (root / "classes.txt").write_text("background\nred\ngreen\n")
+    return root
+
+
+def one_image_at_a_time(model, pixel_values: torch.Tensor, mode: str, stride: int) -> torch.Tensor:
+    """The per-image inference that batched evaluation replaces, written out plainly as the reference."""
+    patch, window = model.encoder.patch_size, model.processor.image_size
+    height, width = pixel_values.shape[-2:]
+    if mode == "whole":
+        padded = torch.nn.functional.pad(pixel_values, (0, -width % patch, 0, -height % patch))
+        return model(pixel_values=padded[None])[0, :, :height, :width]
+    padded = torch.nn.functional.pad(pixel_values, (0, max(0, window - width), 0, max(0, window - height)))
+    full_h, full_w = padded.shape[-2:]
+    logits = torch.zeros(len(model.class_names), full_h, full_w)
+    counts = torch.zeros(1, full_h, full_w)
+    for top in sorted({*range(0, full_h - window + 1, stride), full_h - window}):
+        for left in sorted({*range(0, full_w - window + 1, stride), full_w - window}):
+            logits[:, top : top + window, left : left + window] += model(
+                pixel_values=padded[None, :, top : top + window, left : left + window])[0]
+            counts[:, top : top + window, left : left + window] += 1
+    return (logits / counts)[:, :height, :width]
+
+
+@pytest.mark.parametrize("mode", ["whole", "slide"])
+def test_batched_evaluation_matches_one_image_at_a_time(tmp_path, tiny_dinov2, mode):
+    from PIL import Image
+
+    from grpo_rm.config import ModelArguments, RunConfig
+    from grpo_rm.evaluation import evaluate_segmenter
+    from grpo_rm.runtime import make_accelerator
+    from grpo_rm.tasks import build_task
+
+    folder = write_mixed_sizes(tmp_path / "mixed")
+    config = RunConfig(model=ModelArguments(model_name_or_path=tiny_dinov2, task="segmentation"),
+                       data=DataArguments(dataset_name=str(folder)))
+    task = build_task(config)
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    torch.nn.init.normal_(model.head.classifier.weight)  # logits far from ties: every class gets predicted
+    dataset = task.dataset("test", model.processor)
+    expected = []
+    with torch.no_grad():
+        for pixel_values, mask in (dataset[i] for i in range(len(dataset))):
+            logits = one_image_at_a_time(model, pixel_values, mode, stride=8)
+            expected.append(torch.nn.functional.interpolate(logits[None], size=mask.shape, mode="bilinear",
+                                                            align_corners=False)[0].argmax(dim=0).numpy())
+    assert len({picture.shape for picture in expected}) == 6
+    batches = []
+    model.register_forward_pre_hook(lambda module, args, kwargs: batches.append(len(kwargs["pixel_values"])),
+                                    with_kwargs=True)
+    results = []
+    for batch_size in (1, 2, 4):  # 2: groups of a size also go through part-full, past the pending limit
+        directory = tmp_path / f"batch{batch_size}"
+        batches.clear()
+        results.append(evaluate_segmenter(model, dataset, accelerator=make_accelerator(), mode=mode, stride=8,
+                                          show_progress=False, predictions_dir=directory, batch_size=batch_size))
+        assert max(batches) == batch_size
+        index = json.loads((directory / "index.json").read_text())
+        assert [entry["index"] for entry in index] == list(range(9))
+        for entry, picture in zip(index, expected):
+            np.testing.assert_array_equal(np.asarray(Image.open(directory / entry["prediction"])), picture)
+    assert results[0] == results[1] == results[2] and results[0]["samples"] == 9
+    assert all(iou > 0 for iou in results[0]["per_category_iou"])  # not one class everywhere

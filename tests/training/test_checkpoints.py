@@ -29,7 +29,7 @@ def weights(run_dir):
 
 
 def training_records(run_dir):
-    return [{k: v for k, v in json.loads(line).items() if k != "samples_per_second"}
+    return [{k: v for k, v in json.loads(line).items() if k not in ("samples_per_second", "data_wait_share")}
             for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
@@ -46,12 +46,15 @@ def crash_at_step(monkeypatch, step):
     monkeypatch.setattr(loop, "_training_step", failing)
 
 
-@pytest.mark.parametrize("method, workers", [("grpo-rm", 0), ("ce", 2)])
-def test_resume_after_a_crash_is_bitwise_the_uninterrupted_run(tmp_path, tiny_dinov2, monkeypatch, method, workers):
-    extra = dict(method=method, dataloader_num_workers=workers, checkpointing_steps=4)
+@pytest.mark.parametrize("method, workers, accumulation", [("grpo-rm", 0, 1), ("ce", 2, 1), ("grpo-rm", 0, 2)])
+def test_resume_after_a_crash_is_bitwise_the_uninterrupted_run(tmp_path, tiny_dinov2, monkeypatch, method, workers,
+                                                               accumulation):
+    extra = dict(method=method, dataloader_num_workers=workers, checkpointing_steps=4,
+                 per_device_train_batch_size=16 // accumulation, gradient_accumulation_steps=accumulation)
     reference = train(config(tiny_dinov2, tmp_path / "reference", **extra))
 
-    crash_at_step(monkeypatch, 11)  # after checkpoint-8, which is mid-epoch 2 (old policy from epoch start)
+    # After checkpoint-8, which is mid-epoch 2 (old policy from epoch start): the 11th batch (or micro-batch pair).
+    crash_at_step(monkeypatch, 11 * accumulation)
     with pytest.raises(KeyboardInterrupt):
         train(config(tiny_dinov2, tmp_path / "resumed", **extra))
     assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["checkpoint-4", "checkpoint-8"]
