@@ -79,9 +79,8 @@ def resolve_model_name(name_or_path: str) -> str:
     return str(Path(name_or_path).expanduser()) if name_or_path.startswith("~") else name_or_path
 
 
-def modality_of(name_or_path: str) -> str:
-    """``image`` when the checkpoint's config describes images (a patch size or channels), else ``text``."""
-    config = load_config(name_or_path)
+def modality_of(config) -> str:
+    """``image`` when a checkpoint's config describes images (a patch size or channels), else ``text``."""
     return "image" if hasattr(config, "patch_size") or hasattr(config, "num_channels") else "text"
 
 

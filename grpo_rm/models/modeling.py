@@ -35,8 +35,8 @@ ENCODERS = {"image": VisionEncoder, "text": TextEncoder}
 def load_encoder(name_or_path: str) -> Encoder:
     """A vision or text encoder from a hub id, a ``save_pretrained`` directory or an alias (``minilm``)."""
     name_or_path = resolve_model_name(name_or_path)
-    load_config(name_or_path)  # a clear error for a missing folder or an unreachable hub id
-    return ENCODERS[modality_of(name_or_path)].from_pretrained(name_or_path)
+    config = load_config(name_or_path)  # a clear error for a missing folder or an unreachable hub id
+    return ENCODERS[modality_of(config)].from_pretrained(name_or_path)
 
 
 class EncoderWithHead(nn.Module):
