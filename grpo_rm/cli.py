@@ -145,11 +145,15 @@ def _compare(argv: Sequence[str]) -> None:
     parser.add_argument("--methods", nargs="+", default=["frozen", "ce", "grpo-rm"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--sweep", nargs="+", action="extend", default=[], metavar="KEY=V1,V2")
+    parser.add_argument("--grid", nargs="+", action="extend", default=[], metavar="KEY=V1,V2")
     parser.add_argument("--dry_run", action="store_true")
     if "-h" in argv or "--help" in argv:
         print(f"usage: grpo-rm compare [--methods frozen ce grpo-rm] [--seeds 0 1 2] [--sweep key=v1,v2 ...] "
-              f"[--dry_run] [--eval_datasets D ...] [any `grpo-rm train` flag]\n\n{COMMANDS['compare']}\n\n"
+              f"[--grid key=v1,v2 ...] [--dry_run] [--eval_datasets D ...] [any `grpo-rm train` flag]\n\n"
+              f"{COMMANDS['compare']}\n\n"
               "--sweep: GRPO-RM variants; axes given in one --sweep or in several combine into one grid\n"
+              "--grid: applied to every row (methods and variants), e.g. learning_rate=1e-5,3e-5,1e-4 or "
+              "head_warmup_epochs=0,1; the report adds each row at its best grid point, chosen on validation\n"
               "--dry_run: print the planned rows, their run directories and what is shared, reused or to train; "
               "train nothing")
         return
@@ -157,7 +161,7 @@ def _compare(argv: Sequence[str]) -> None:
     from .compare import parse_sweeps, run_comparison
 
     run_comparison(parse_run_config(rest, prog="grpo-rm compare"), known.methods, known.seeds,
-                   parse_sweeps(known.sweep), dry_run=known.dry_run)
+                   parse_sweeps(known.sweep), dry_run=known.dry_run, grid=parse_sweeps(known.grid, "--grid"))
 
 
 def _visualize(argv: Sequence[str]) -> None:

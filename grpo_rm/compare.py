@@ -1,7 +1,9 @@
 """``grpo-rm compare``: every method on the same data, model, schedule and seeds; only the objective differs.
 
 Rows are ``frozen`` (the encoder as given, only a linear head trained: the paper's
-"DINOv2" row), ``ce``, ``grpo-rm`` and GRPO-RM variants from ``--sweep``. Each run is
+"DINOv2" row), ``ce``, ``grpo-rm`` and GRPO-RM variants from ``--sweep``; ``--grid`` (e.g. a
+learning-rate grid, or ``head_warmup_epochs=0,1``) multiplies every row, and the report then
+also shows each row at its best grid point, chosen on validation. Each run is
 an ordinary ``train`` run in ``<output_dir>/runs/<row>-seed<N>``; rows whose resolved settings are
 identical (``grpo-rm`` and ``grpo-rm[scale_rewards=group]``) share the first one's run. A finished run
 (``all_results.json`` present) is reused and a half-finished one continues from its newest
@@ -37,8 +39,15 @@ METHOD_OVERRIDES = {
 
 @dataclass
 class Variant:
+    """A row: ``family`` is the method or GRPO-RM variant, ``grid_point`` its values of the ``--grid`` axes."""
+
     name: str
     overrides: dict = field(default_factory=dict)
+    family: str = ""
+    grid_point: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.family = self.family or self.name
 
     @property
     def slug(self) -> str:
@@ -49,41 +58,61 @@ class Variant:
 NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_datasets", "ignore_mismatched_sizes",
                  "resume_from_checkpoint")
 # Keys that may differ between a finished run and a re-run of the same comparison: none changes results.
-BOOKKEEPING_KEYS = ("output_dir", "overwrite_output_dir", "disable_tqdm", "report_to", "logging_steps",
+# objective_preset only names the objective's values, which are compared themselves.
+BOOKKEEPING_KEYS = ("objective_preset", "output_dir", "overwrite_output_dir", "disable_tqdm", "report_to", "logging_steps",
                     "per_device_eval_batch_size", "dataloader_num_workers", "feature_cache_dir",
                     "checkpointing_steps", "save_total_limit", "resume_from_checkpoint", "run_name",
                     "tracker_project_name", "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token")
 
 
-def parse_sweeps(specs: Sequence[str]) -> dict[str, list[str]]:
+def parse_sweeps(specs: Sequence[str], flag: str = "--sweep") -> dict[str, list[str]]:
     """``["reward=a,b", "epsilon=0.1,0.2"]`` -> ``{"reward": ["a", "b"], "epsilon": ["0.1", "0.2"]}``; a key given
-    twice gets the values of both."""
+    twice gets the values of both. Also parses ``--grid`` (``flag`` names it in errors)."""
     sweeps: dict[str, list[str]] = {}
     for spec in specs:
         key, sep, values = spec.partition("=")
         if not sep or not values:
-            raise ValueError(f"--sweep {spec!r} must look like key=value1,value2")
+            raise ValueError(f"{flag} {spec!r} must look like key=value1,value2")
         if key in NOT_SWEEPABLE:
-            raise ValueError(f"--sweep {key!r}: compare sets {', '.join(NOT_SWEEPABLE)} itself "
+            raise ValueError(f"{flag} {key!r}: compare sets {', '.join(NOT_SWEEPABLE)} itself "
                              "(use --seeds and --methods for seeds and methods)")
         if key not in RunConfig.valid_keys():
-            raise ValueError(f"--sweep key {key!r} is not a config key; valid keys are: {', '.join(RunConfig.valid_keys())}")
+            raise ValueError(f"{flag} key {key!r} is not a config key; valid keys are: "
+                             f"{', '.join(RunConfig.valid_keys())}")
         axis = sweeps.setdefault(key, [])
         axis.extend(value for value in values.split(",") if value not in axis)
     return sweeps
 
 
-def plan_variants(methods: Sequence[str], sweeps: dict[str, list[str]]) -> list[Variant]:
+def plan_variants(methods: Sequence[str], sweeps: dict[str, list[str]],
+                  grid: dict[str, list[str]] | None = None) -> list[Variant]:
+    """The methods, then one GRPO-RM row per point of the ``sweeps`` grid; each of those rows once per point
+    of ``grid`` (``ce @ learning_rate=1e-4``)."""
     unknown = [m for m in methods if m not in METHOD_OVERRIDES]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHOD_OVERRIDES)}")
-    variants = [Variant(m, dict(METHOD_OVERRIDES[m])) for m in methods]
-    if sweeps:
-        keys = list(sweeps)
-        for values in itertools.product(*(sweeps[k] for k in keys)):
-            label = ",".join(f"{k}={v}" for k, v in zip(keys, values))
-            variants.append(Variant(f"grpo-rm[{label}]", {"method": "grpo-rm", **dict(zip(keys, values))}))
+    families = [Variant(m, dict(METHOD_OVERRIDES[m])) for m in methods]
+    for point in _grid_points(sweeps):
+        label = ",".join(f"{k}={v}" for k, v in point.items())
+        families.append(Variant(f"grpo-rm[{label}]", {"method": "grpo-rm", **point}))
+    if not grid:
+        return families
+    overlap = sorted(set(grid) & set(sweeps))
+    if overlap:
+        raise ValueError(f"{overlap} given to both --sweep and --grid; give each key to one of them")
+    variants = []
+    for family in families:
+        for point in _grid_points(grid):
+            label = ",".join(f"{k}={v}" for k, v in point.items())
+            variants.append(Variant(f"{family.name} @ {label}", {**family.overrides, **point}, family.name, point))
     return variants
+
+
+def _grid_points(axes: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Every combination of the axes' values, in order; none for no axes."""
+    if not axes:
+        return []
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
 
 
 @dataclass
@@ -109,7 +138,8 @@ class PlannedRun:
 
 
 def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"), seeds: Sequence[int] = (0,),
-                    sweeps: dict[str, list[str]] | None = None) -> list[PlannedRun]:
+                    sweeps: dict[str, list[str]] | None = None,
+                    grid: dict[str, list[str]] | None = None) -> list[PlannedRun]:
     """Every (row, seed) with its resolved settings, its run directory and what running it would do."""
     if not base.training.output_dir:
         raise ValueError("output_dir is required")
@@ -117,7 +147,7 @@ def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "
     eval_datasets = _frozen_feature_datasets(base)
     plan: list[PlannedRun] = []
     by_settings: dict[str, PlannedRun] = {}
-    for variant in plan_variants(methods, sweeps or {}):
+    for variant in plan_variants(methods, sweeps or {}, grid):
         for seed in seeds:
             run_dir = runs_dir / f"{variant.slug}-seed{seed}"
             # A post-trained run may be the starting encoder: its head's classes need not match.
@@ -183,12 +213,12 @@ def format_plan(plan: Sequence[PlannedRun]) -> str:
 
 def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"),
                    seeds: Sequence[int] = (0,), sweeps: dict[str, list[str]] | None = None,
-                   dry_run: bool = False) -> dict:
+                   dry_run: bool = False, grid: dict[str, list[str]] | None = None) -> dict:
     """Train (or reuse) every planned run and write the comparison; with ``dry_run``, only print the plan.
 
     Returns what ``comparison.json`` holds, or with ``dry_run`` ``{"plan": [...]}``.
     """
-    plan = plan_comparison(base, methods, seeds, sweeps)
+    plan = plan_comparison(base, methods, seeds, sweeps, grid)
     print(format_plan(plan))
     refused = [p.refusal for p in plan if p.refusal]
     if dry_run:
@@ -212,10 +242,23 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
     summary = summarise(runs, base.data.dataset_name, [base.data.dataset_name, *_other_datasets(base)], own_metric)
     variant_names = list(dict.fromkeys(p.variant.name for p in plan))
     shared_rows = {p.variant.name: p.same_as for p in plan if p.same_as}
+    validation_key = f"validation_{task.primary_metric}"
+    best = best_grid_points(runs, {p.variant.name: p.variant.family for p in plan}, f"best_{validation_key}") if grid else {}
+    curves_by_row = validation_curves(runs, validation_key)
+    reference = best.get("ce", "ce")
+    convergence = convergence_summary(curves_by_row, reference if reference in curves_by_row else None)
     comparison = {"config": base.to_dict(secrets=False), "methods": list(methods), "seeds": list(seeds), "sweeps": sweeps or {},
-                  "eval_datasets": _frozen_feature_datasets(base), "runs": runs, "summary": summary}
+                  "grid": grid or {}, "eval_datasets": _frozen_feature_datasets(base), "runs": runs, "summary": summary,
+                  "best_grid_points": best, "convergence": convergence}
     write_json_atomic(output_dir / "comparison.json", comparison)
     tables = comparison_tables(summary, variant_names, len(seeds), shared_rows)
+    if best:
+        tables += ("\n## Each row at its best grid point\n\nChosen by the mean over seeds of the best validation "
+                   f"{task.metric_label}; the values below are the test split's.\n\n"
+                   + markdown_table(["row", "best grid point"], [[family, row.split(" @ ", 1)[1]]
+                                                                  for family, row in best.items()])
+                   + "\n\n" + comparison_tables(summary, list(best.values()), len(seeds), shared_rows))
+    tables += "\n" + convergence_table(convergence, list(best.values()) or variant_names, task.metric_label, reference)
     write_text_atomic(output_dir / "comparison.md", tables)
     validation_metric = (f"validation_{task.primary_metric}", f"validation {task.metric_label}")
     curves = plot_training_curves(
@@ -231,6 +274,75 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
     written = ", ".join(["comparison.json", *(Path(image).name for image in images), "report.html"])
     print(f"Wrote {output_dir / 'comparison.md'}, {written}")
     return comparison
+
+
+def best_grid_points(runs: list[dict], family_of: dict[str, str], selection_key: str) -> dict[str, str]:
+    """family -> its row with the highest mean of ``selection_key`` (a validation result) over seeds."""
+    means: dict[str, list[float]] = {}
+    for run in runs:
+        means.setdefault(run["variant"], []).append(run["results"][selection_key])
+    best: dict[str, str] = {}
+    for row, values in means.items():
+        family = family_of[row]
+        if family not in best or statistics.fmean(values) > statistics.fmean(means[best[family]]):
+            best[family] = row
+    return best
+
+
+def validation_curves(runs: list[dict], key: str) -> dict[str, list[list[tuple[int, float]]]]:
+    """row -> one [(step, value) per evaluation] list per seed, from the runs' metrics logs."""
+    curves: dict[str, list[list[tuple[int, float]]]] = {}
+    for run in runs:
+        records = read_metrics_log(Path(run["run_dir"]) / METRICS_LOG_NAME)
+        curves.setdefault(run["variant"], []).append([(r["step"], r[key]) for r in records if key in r])
+    return curves
+
+
+# "Within one point": of a metric reported in [0, 1].
+CONVERGENCE_TOLERANCE = 0.01
+
+
+def convergence_summary(curves: dict[str, list[list[tuple[int, float]]]], reference: str | None) -> dict:
+    """Per row: the validation metric after each epoch (mean over seeds) and, when a reference row is given, the
+    optimizer steps each seed took to come within one point of the reference's final value (None: never)."""
+    target = None
+    if reference is not None:
+        target = statistics.fmean(seed[-1][1] for seed in curves[reference] if seed) - CONVERGENCE_TOLERANCE
+    summary = {}
+    for row, seeds in curves.items():
+        epochs = min(len(seed) for seed in seeds)
+        entry = {"per_epoch": [statistics.fmean(seed[i][1] for seed in seeds) for i in range(epochs)],
+                 "steps_per_epoch": [seeds[0][i][0] for i in range(epochs)]}
+        if target is not None:
+            entry["target"] = target
+            entry["steps_to_target"] = [next((step for step, value in seed if value >= target), None) for seed in seeds]
+        summary[row] = entry
+    return summary
+
+
+def convergence_table(convergence: dict, rows: Sequence[str], metric_label: str, reference: str) -> str:
+    shown = [row for row in rows if row in convergence]
+    if not shown:
+        return ""
+    epochs = max(len(convergence[row]["per_epoch"]) for row in shown)
+    headers = ["row", *(f"epoch {i + 1}" for i in range(epochs))]
+    target = convergence[shown[0]].get("target")
+    if target is not None:
+        headers.append(f"steps to {target:.4f} (1 point under {reference}'s final)")
+    table_rows = []
+    for row in shown:
+        entry = convergence[row]
+        cells = [row, *(f"{value:.4f}" for value in entry["per_epoch"])]
+        cells += ["–"] * (len(headers) - len(cells) - (target is not None))
+        if target is not None:
+            reached = [step for step in entry["steps_to_target"] if step is not None]
+            total = len(entry["steps_to_target"])
+            cells.append("never" if not reached else f"{statistics.fmean(reached):.0f}"
+                         + ("" if len(reached) == total else f" ({len(reached)}/{total} seeds)"))
+        table_rows.append(cells)
+    return (f"## Convergence\n\nValidation {metric_label} after each epoch, mean over seeds; steps are optimizer "
+            "steps at the end of the first epoch that reaches the target (validation runs once per epoch).\n\n"
+            + markdown_table(headers, table_rows) + "\n")
 
 
 def run_metrics(results: dict, own_dataset: str, own_metric: tuple[str, str]) -> dict[str, dict[str, float]]:

@@ -125,39 +125,99 @@ class DataArguments:
         self.dataset_name = expand_user(self.dataset_name)
 
 
+# The objective's settings that a preset decides. ``paper`` is METHOD.md's specification and the default;
+# the others are the variants docs/method-study.md compares. An explicitly given key overrides its preset.
+_PAPER_OBJECTIVE = {
+    "epsilon": 0.2,
+    "epsilon_high": None,
+    "beta": 0.0,
+    "reward": "accuracy+uniformity",
+    "uniformity_weight": 1.0,
+    "scale_rewards": "group",
+    "group_weighting": "uniform",
+    "old_policy_refresh": "epoch",
+}
+OBJECTIVE_PRESETS = {
+    "paper": _PAPER_OBJECTIVE,
+    # DAPO's clip-higher: the ratio of a class with positive advantage may grow to 1.28 before its term stops.
+    "clip-higher": {**_PAPER_OBJECTIVE, "epsilon_high": 0.28},
+    # Advantage e_y - pi_old, unscaled: at ratio 1 the gradient on the logits is cross-entropy's divided by C,
+    # so this is cross-entropy inside the trust region (with Adam the 1/C scale does not matter).
+    "unscaled-gap": {**_PAPER_OBJECTIVE, "reward": "probability-gap", "scale_rewards": "none"},
+    # Each class term weighted by pi_old(class): the exact expectation of GRPO with one sampled class per query.
+    "expected": {**_PAPER_OBJECTIVE, "group_weighting": "old_policy"},
+    # A short-lived trust region: refresh every 20 optimizer steps with a tighter clip.
+    "step-refresh": {**_PAPER_OBJECTIVE, "epsilon": 0.1, "old_policy_refresh": "20"},
+    # KL to the starting model (TRL's former default beta), an explicit anchor against feature drift.
+    "anchored": {**_PAPER_OBJECTIVE, "beta": 0.04},
+    # Wrong classes punished by how strongly pi_old prefers them to the label (bounded, confidence-aware).
+    "margin": {**_PAPER_OBJECTIVE, "reward": "margin"},
+}
+# The preset the method study supports best (docs/method-study.md); ``--objective_preset recommended``.
+RECOMMENDED_OBJECTIVE_PRESET = "unscaled-gap"
+OBJECTIVE_PRESET_NAMES = (*OBJECTIVE_PRESETS, "recommended")
+
+
+def _from_preset(key: str, kind: str) -> str:
+    return f"{kind} Default: the objective_preset's (paper: {_PAPER_OBJECTIVE[key]})."
+
+
 @dataclass
 class ObjectiveArguments:
+    """The training objective. Keys left unset (None) take the value of ``objective_preset``."""
+
     method: Literal["grpo-rm", "ce"] = field(default="grpo-rm", metadata={"help": "Training objective."})
-    epsilon: float = field(
-        default=0.2,
-        metadata={"help": "GRPO-RM clip range of the probability ratio (the lower one if epsilon_high is set)."},
+    objective_preset: str = field(
+        default="paper",
+        metadata={"help": f"GRPO-RM settings preset: {', '.join(OBJECTIVE_PRESET_NAMES)} (recommended = "
+                          f"{RECOMMENDED_OBJECTIVE_PRESET}); keys given explicitly override the preset's."},
+    )
+    epsilon: Optional[float] = field(
+        default=None,
+        metadata={"help": _from_preset("epsilon", "GRPO-RM clip range of the probability ratio (the lower one if "
+                                                  "epsilon_high is set).")},
     )
     epsilon_high: Optional[float] = field(
         default=None,
         metadata={"help": "Upper clip range: the ratio is clipped to [1 - epsilon, 1 + epsilon_high] (DAPO's "
-                          "clip-higher; DAPO uses 0.28). Default: epsilon."},
+                          "clip-higher; DAPO uses 0.28). Default: the preset's, which for paper is epsilon."},
     )
-    beta: float = field(default=0.0, metadata={"help": "Weight of KL(pi_theta, pi_ref) to the frozen starting model (0 as in the paper)."})
-    reward: str = field(default="accuracy+uniformity", metadata={"help": f"Reward preset: {', '.join(REWARD_PRESETS)}."})
-    uniformity_weight: float = field(
-        default=1.0, metadata={"help": "Weight w of the wrong-class penalty of accuracy+uniformity and margin."}
+    beta: Optional[float] = field(
+        default=None, metadata={"help": _from_preset("beta", "Weight of KL(pi_theta, pi_ref) to the frozen starting model.")}
     )
-    scale_rewards: str = field(
-        default="group",
-        metadata={"help": f"Advantage scaling: {', '.join(SCALE_REWARDS)} (divide by the std of each group's, "
-                          "of the whole batch's or no rewards)."},
+    reward: Optional[str] = field(
+        default=None, metadata={"help": _from_preset("reward", f"Reward preset: {', '.join(REWARD_PRESETS)}.")}
     )
-    group_weighting: str = field(
-        default="uniform",
-        metadata={"help": f"Weights of a group's class terms: {', '.join(GROUP_WEIGHTINGS)} (1/C each, or the "
-                          "old policy's probability of the class: the expected term of a class sampled from pi_old)."},
+    uniformity_weight: Optional[float] = field(
+        default=None,
+        metadata={"help": _from_preset("uniformity_weight", "Weight w of the wrong-class penalty of "
+                                                            "accuracy+uniformity and margin.")},
     )
-    old_policy_refresh: str = field(
-        default="epoch", metadata={"help": "Refresh the old policy at each epoch start ('epoch') or every N optimizer steps."}
+    scale_rewards: Optional[str] = field(
+        default=None,
+        metadata={"help": _from_preset("scale_rewards", f"Advantage scaling: {', '.join(SCALE_REWARDS)} (divide by "
+                                                        "the std of each group's, of the whole batch's or no rewards).")},
+    )
+    group_weighting: Optional[str] = field(
+        default=None,
+        metadata={"help": _from_preset("group_weighting", f"Weights of a group's class terms: "
+                                                          f"{', '.join(GROUP_WEIGHTINGS)} (1/C each, or the old "
+                                                          "policy's probability of the class: the expected term of a "
+                                                          "class sampled from pi_old).")},
+    )
+    old_policy_refresh: Optional[str] = field(
+        default=None,
+        metadata={"help": _from_preset("old_policy_refresh", "Refresh the old policy at each epoch start ('epoch') "
+                                                             "or every N optimizer steps.")},
     )
     label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the cross-entropy method."})
 
     def __post_init__(self) -> None:
+        if self.objective_preset not in OBJECTIVE_PRESET_NAMES:
+            raise ValueError(f"objective_preset={self.objective_preset!r} is not one of {list(OBJECTIVE_PRESET_NAMES)}")
+        for key, value in self.preset_values.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
         if self.reward not in REWARD_PRESETS:
             raise ValueError(f"reward={self.reward!r} is not one of {list(REWARD_PRESETS)}")
         if self.scale_rewards not in SCALE_REWARDS:
@@ -177,6 +237,16 @@ class ObjectiveArguments:
             raise ValueError(f"beta={self.beta} must be >= 0")
 
     @property
+    def preset_values(self) -> dict[str, Any]:
+        """The settings ``objective_preset`` stands for (``recommended`` resolved)."""
+        name = RECOMMENDED_OBJECTIVE_PRESET if self.objective_preset == "recommended" else self.objective_preset
+        return OBJECTIVE_PRESETS[name]
+
+    def explicit_values(self) -> dict[str, Any]:
+        """The preset-controlled keys whose value differs from the preset's: what a user set on top of it."""
+        return {key: getattr(self, key) for key, value in self.preset_values.items() if getattr(self, key) != value}
+
+    @property
     def refresh_every_steps(self) -> Optional[int]:
         """Optimizer steps between old-policy refreshes, or None for once per epoch."""
         return None if self.old_policy_refresh == "epoch" else int(self.old_policy_refresh)
@@ -187,7 +257,15 @@ class TrainingArguments:
     output_dir: Optional[str] = field(default=None, metadata={"help": "Where the model, results and logs go."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow writing over a finished run."})
     num_train_epochs: int = field(default=10, metadata={"help": "Training epochs."})
-    max_train_steps: Optional[int] = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
+    head_warmup_epochs: int = field(
+        default=0,
+        metadata={"help": "Epochs of cross-entropy on the head alone (encoder frozen, in eval mode, at the head's "
+                          "learning rate, constant) before the num_train_epochs of the method: LP-FT's linear "
+                          "probing. The method's schedule and old policy start after them."},
+    )
+    max_train_steps: Optional[int] = field(
+        default=None, metadata={"help": "Stop after this many optimizer steps of the method (after any head warm-up)."}
+    )
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per process."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per process."})
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate of the backbone (and head by default)."})
@@ -356,9 +434,18 @@ class RunConfig:
         return flat if secrets else {key: value for key, value in flat.items() if key not in SECRET_KEYS}
 
     def with_overrides(self, **overrides: Any) -> "RunConfig":
-        """A copy with some flat keys changed; string values are typed as on the command line ("0.1" -> 0.1)."""
+        """A copy with some flat keys changed; string values are typed as on the command line ("0.1" -> 0.1).
+
+        Changing ``objective_preset`` re-resolves the keys the old preset had set: a key whose value differs from
+        the old preset's is taken as set explicitly and kept (one set explicitly to the preset's value cannot be told
+        apart and follows the new preset)."""
         check_keys(overrides, "overrides")
-        return parse_run_config(_as_flags({**self.to_dict(), **overrides}))
+        values = self.to_dict()
+        if "objective_preset" in overrides:
+            # A new preset replaces what the old one set; values set on top of the old one stay.
+            for key in self.objective.preset_values:
+                values[key] = self.objective.explicit_values().get(key)
+        return parse_run_config(_as_flags({**values, **overrides}))
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / CONFIG_FILE_NAME
@@ -446,6 +533,7 @@ VALUE_RANGES = {
     "dataloader_num_workers": "[0, inf)",
     "label_smoothing": "[0, 1)",
     "num_train_epochs": "[1, inf)",
+    "head_warmup_epochs": "[0, inf)",
     "max_train_steps": "[1, inf)",
     "per_device_train_batch_size": "[1, inf)",
     "per_device_eval_batch_size": "[1, inf)",

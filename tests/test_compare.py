@@ -28,7 +28,7 @@ def test_winner_respects_seed_spread():
 
 
 def table_cells(markdown: str, dataset: str) -> dict[str, list[str]]:
-    section = markdown.split(f"### {dataset}\n")[1].split("###")[0]
+    section = re.split(r"\n#{2,3} ", markdown.split(f"### {dataset}\n")[1])[0]  # up to the next heading
     lines = [line for line in section.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = {}
@@ -234,3 +234,84 @@ def test_rows_with_identical_settings_are_trained_once(tmp_path, monkeypatch, ca
     with pytest.raises(ValueError, match=r"\(learning_rate: 5e-05 then, 0.01 now\)"):
         compare.run_comparison(changed, methods=["grpo-rm"], seeds=[0], sweeps=sweeps)
     assert len(calls) == 4
+
+
+def test_grid_multiplies_every_row_and_keeps_families():
+    variants = plan_variants(["ce", "grpo-rm"], parse_sweeps(["objective_preset=recommended"]),
+                             parse_sweeps(["learning_rate=1e-4,1e-3", "head_warmup_epochs=0,1"], "--grid"))
+    assert len(variants) == 3 * 4
+    assert variants[0].name == "ce @ learning_rate=1e-4,head_warmup_epochs=0"
+    assert variants[0].overrides == {"method": "ce", "learning_rate": "1e-4", "head_warmup_epochs": "0"}
+    last = variants[-1]
+    assert (last.family, last.grid_point) == ("grpo-rm[objective_preset=recommended]",
+                                              {"learning_rate": "1e-3", "head_warmup_epochs": "1"})
+    assert last.overrides["objective_preset"] == "recommended" and last.overrides["method"] == "grpo-rm"
+    with pytest.raises(ValueError, match=r"\['learning_rate'\] given to both --sweep and --grid"):
+        plan_variants(["ce"], {"learning_rate": ["1"]}, {"learning_rate": ["2"]})
+    with pytest.raises(ValueError, match="--grid 'seed'"):
+        parse_sweeps(["seed=1,2"], "--grid")
+
+
+def test_the_paper_preset_row_shares_the_grpo_rm_run(tmp_path):
+    from grpo_rm.compare import plan_comparison
+    from grpo_rm.config import RunConfig
+
+    base = RunConfig.from_dict({"output_dir": str(tmp_path)})
+    plan = plan_comparison(base, ["grpo-rm"], [0], parse_sweeps(["objective_preset=paper,clip-higher"]))
+    assert [(p.variant.name, p.same_as) for p in plan] == [
+        ("grpo-rm", None), ("grpo-rm[objective_preset=paper]", "grpo-rm"), ("grpo-rm[objective_preset=clip-higher]", None)]
+    assert plan[2].config.objective.epsilon_high == 0.28 and plan[2].config.objective.objective_preset == "clip-higher"
+
+
+def curve_train(calls, curves):
+    """Fake training whose validation curve is ``curves[(method, learning_rate)]`` (one value per epoch, 10 steps
+    an epoch), shifted by 0.01 per seed."""
+
+    def train(config):
+        calls.append(config)
+        run_dir = Path(config.training.output_dir)
+        run_dir.mkdir(parents=True)
+        config.save(run_dir)
+        values = [v + 0.01 * config.training.seed for v in
+                  curves[(config.objective.method, config.training.learning_rate)]]
+        lines = [json.dumps({"step": 10 * (i + 1), "validation_accuracy": v, "epoch": i + 1})
+                 for i, v in enumerate(values)]
+        (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+        (run_dir / "all_results.json").write_text(json.dumps(
+            {"eval_accuracy": values[-1] - 0.05, "best_validation_accuracy": max(values), "train_runtime": 1.0}))
+        return {}
+
+    return train
+
+
+def test_grid_report_picks_each_rows_best_point_on_validation_and_measures_convergence(tmp_path, monkeypatch):
+    from grpo_rm import compare
+    from grpo_rm.config import RunConfig
+
+    curves = {("ce", 1e-4): [0.50, 0.60, 0.70], ("ce", 1e-3): [0.60, 0.75, 0.80],
+              ("grpo-rm", 1e-4): [0.70, 0.79, 0.82], ("grpo-rm", 1e-3): [0.30, 0.20, 0.10]}
+    calls = []
+    monkeypatch.setattr(compare, "train", curve_train(calls, curves))
+    base = RunConfig.from_dict({"output_dir": str(tmp_path / "cmp")})
+    comparison = compare.run_comparison(base, ["ce", "grpo-rm"], [0, 1],
+                                        grid=parse_sweeps(["learning_rate=1e-4,1e-3"], "--grid"))
+    assert len(calls) == 8
+    best = comparison["best_grid_points"]
+    assert best == {"ce": "ce @ learning_rate=1e-3", "grpo-rm": "grpo-rm @ learning_rate=1e-4"}
+    convergence = comparison["convergence"]
+    # ce's best final validation: (0.80 + 0.81) / 2; the target is one point under it.
+    target = 0.805 - 0.01
+    assert convergence["grpo-rm @ learning_rate=1e-4"]["target"] == pytest.approx(target)
+    assert convergence["grpo-rm @ learning_rate=1e-4"]["steps_to_target"] == [30, 20]  # 0.82; 0.80 with seed 1
+    assert convergence["ce @ learning_rate=1e-3"]["steps_to_target"] == [30, 30]
+    assert convergence["grpo-rm @ learning_rate=1e-3"]["steps_to_target"] == [None, None]
+    assert convergence["ce @ learning_rate=1e-4"]["per_epoch"] == pytest.approx([0.505, 0.605, 0.705])
+    markdown = (tmp_path / "cmp" / "comparison.md").read_text()
+    best_section = markdown.split("## Each row at its best grid point")[1].split("## Convergence")[0]
+    assert "| ce | learning_rate=1e-3 |" in best_section and "| grpo-rm | learning_rate=1e-4 |" in best_section
+    rows = table_cells(best_section, "digits")
+    assert set(rows) == {"ce @ learning_rate=1e-3", "grpo-rm @ learning_rate=1e-4"}
+    assert rows["grpo-rm @ learning_rate=1e-4"]["top-1 (own head)"].startswith(f"{(0.77 + 0.78) / 2:.4f} ± ")
+    convergence_rows = markdown.split("## Convergence")[1]
+    assert "| grpo-rm @ learning_rate=1e-4 | 0.7050 | 0.7950 | 0.8250 | 25 |" in convergence_rows
+    assert "| ce @ learning_rate=1e-3 | 0.6050 | 0.7550 | 0.8050 | 30 |" in convergence_rows

@@ -85,3 +85,43 @@ def test_field_options_parse_as_grpo_rm_train_does():
         parser.parse_args(["--knn_k", "3"])  # model_name_or_path is required
     with pytest.raises(SystemExit):
         parser.parse_args(["--feature_type", "sum", "--model_name_or_path", "m"])
+
+
+def test_paper_preset_is_method_md_and_the_default():
+    from grpo_rm.config import OBJECTIVE_PRESETS
+
+    # METHOD.md: epsilon 0.2, symmetric clip, beta 0, accuracy+uniformity with w = 1, group-std advantages,
+    # uniform class weights, refresh at each epoch start.
+    paper = dict(epsilon=0.2, epsilon_high=None, beta=0.0, reward="accuracy+uniformity", uniformity_weight=1.0,
+                 scale_rewards="group", group_weighting="uniform", old_policy_refresh="epoch")
+    assert OBJECTIVE_PRESETS["paper"] == paper
+    default = RunConfig().objective
+    assert default.objective_preset == "paper"
+    assert {key: getattr(default, key) for key in paper} == paper
+
+
+def test_objective_preset_sets_its_values_and_explicit_flags_override_them(tmp_path):
+    from grpo_rm.config import OBJECTIVE_PRESETS, RECOMMENDED_OBJECTIVE_PRESET
+
+    objective = parse_run_config(["--objective_preset", "clip-higher"]).objective
+    assert (objective.epsilon, objective.epsilon_high, objective.reward) == (0.2, 0.28, "accuracy+uniformity")
+    config = parse_run_config(["--objective_preset", "clip-higher", "--epsilon_high", "0.3", "--epsilon", "0.1"])
+    assert (config.objective.epsilon, config.objective.epsilon_high) == (0.1, 0.3)
+    recommended = parse_run_config(["--objective_preset", "recommended"]).objective
+    for key, value in OBJECTIVE_PRESETS[RECOMMENDED_OBJECTIVE_PRESET].items():
+        assert getattr(recommended, key) == value, key
+    # The run config keeps the preset's name and every resolved value.
+    config.save(tmp_path)
+    saved = (tmp_path / "run_config.yaml").read_text()
+    assert "objective_preset: clip-higher" in saved and "epsilon_high: 0.3" in saved and "reward: accuracy+uniformity" in saved
+    assert RunConfig.from_yaml(tmp_path / "run_config.yaml") == config
+    with pytest.raises(ValueError, match="objective_preset='dapo' is not one of"):
+        RunConfig.from_dict({"objective_preset": "dapo"})
+
+
+def test_changing_the_preset_keeps_what_was_set_on_top_of_the_old_one():
+    base = parse_run_config(["--objective_preset", "clip-higher", "--epsilon", "0.1"])
+    margin = base.with_overrides(objective_preset="margin").objective
+    assert (margin.reward, margin.epsilon_high, margin.epsilon) == ("margin", None, 0.1)
+    step = RunConfig().with_overrides(objective_preset="step-refresh").objective
+    assert (step.epsilon, step.old_policy_refresh, step.refresh_every_steps) == (0.1, "20", 20)

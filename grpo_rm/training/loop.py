@@ -12,12 +12,14 @@ import math
 import shutil
 import time
 from pathlib import Path
-from typing import Optional
+from functools import partial
+from typing import Callable, Optional
 
 import torch
 from accelerate import Accelerator
 from accelerate import skip_first_batches
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, TorchDynamoPlugin, set_seed
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -35,7 +37,7 @@ from ..files import (
     write_json_atomic,
 )
 from ..hub import hub_model_id, push_run
-from ..methods import FrozenPolicy, Method, build_method
+from ..methods import CrossEntropyMethod, FrozenPolicy, Method, build_method
 from ..model_card import write_model_cards
 from ..models import EncoderWithHead
 from ..reporting import MetricsLog, tracker_config
@@ -106,10 +108,11 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     if len(train_loader) == 0:
         raise ValueError("the training split is empty")
     steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)  # optimizer steps
-    total_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    head_warmup_steps = args.head_warmup_epochs * steps_per_epoch  # LP-FT's probing stage, before the method's
+    total_steps = head_warmup_steps + (args.max_train_steps or args.num_train_epochs * steps_per_epoch)
     num_epochs = math.ceil(total_steps / steps_per_epoch)
-    warmup_steps = math.ceil(args.warmup_ratio * total_steps)
-    scheduler = get_scheduler(args.lr_scheduler_type, optimizer, warmup_steps, total_steps)
+    scheduler = _build_scheduler(optimizer, args, head_warmup_steps, total_steps - head_warmup_steps)
+    head_warmup_loss = CrossEntropyMethod(ignore_index=task.ignore_index)
 
     unwrapped = accelerator.unwrap_model(model)
     if args.gradient_checkpointing:
@@ -153,8 +156,15 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     # --- loop ---
     try:
         while state.epoch < num_epochs:
+            in_head_warmup = state.epoch < args.head_warmup_epochs
             model.train()
-            if old_policy is not None and refresh_every is None and state.batches_in_epoch == 0:
+            if in_head_warmup:
+                unwrapped.encoder.eval()  # frozen features, as a linear probe reads them
+            epoch_start = state.batches_in_epoch == 0
+            method_starts = epoch_start and args.head_warmup_epochs > 0 and state.epoch == args.head_warmup_epochs
+            if method_starts and reference_policy is not None:  # the starting model includes the warmed-up head
+                reference_policy.refresh(unwrapped)
+            if old_policy is not None and epoch_start and not in_head_warmup and (refresh_every is None or method_starts):
                 old_policy.refresh(unwrapped)
             # The shuffle and each sample's augmentation are functions of the epoch: a resumed
             # epoch skips the batches it had done and sees the same rest.
@@ -169,7 +179,10 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
                 torch.manual_seed(derive_seed(args.seed, state.epoch, state.batches_in_epoch, accelerator.process_index))
                 state.batches_in_epoch += 1
                 with accelerator.accumulate(model):
-                    loss, metrics = _training_step(accelerator, model, method, old_policy, reference_policy, batch)
+                    if in_head_warmup:
+                        loss, metrics = _head_warmup_step(accelerator, unwrapped, head_warmup_loss, batch)
+                    else:
+                        loss, metrics = _training_step(accelerator, model, method, old_policy, reference_policy, batch)
                     window.add(loss=loss, **metrics)
                     state.samples_seen += batch["labels"].shape[0] * accelerator.num_processes
                     if not accelerator.sync_gradients:  # a micro-batch: gradients accumulate, no step yet
@@ -185,11 +198,13 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
                         scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                 state.step += 1
-                if old_policy is not None and refresh_every is not None and state.step % refresh_every == 0:
+                method_step = state.step - head_warmup_steps
+                if old_policy is not None and refresh_every is not None and method_step > 0 \
+                        and method_step % refresh_every == 0:
                     old_policy.refresh(unwrapped)
                 window.add_step(grad_norm=grad_norm)
                 progress.update(1)
-                if state.step % args.logging_steps == 0 or state.step == total_steps:
+                if state.step % args.logging_steps == 0 or state.step in (total_steps, head_warmup_steps):
                     logged = window.pop_mean(accelerator)
                     state.loss_sum += logged["loss"] * window.last_steps
                     now = time.perf_counter()
@@ -310,6 +325,22 @@ def _training_step(accelerator, model, method: Method, old_policy, reference_pol
     return output.loss.detach(), output.metrics
 
 
+def _head_warmup_step(accelerator, model: EncoderWithHead, loss_fn: CrossEntropyMethod, batch: dict):
+    """Cross-entropy on the head alone. The encoder runs without a graph, so the step bypasses the
+    distributed wrapper (which would wait for encoder gradients that never come) and averages the head's
+    gradients over processes itself, once per optimizer step."""
+    with accelerator.autocast():
+        with torch.no_grad():
+            encoded = model.encoder(**batch["inputs"], num_layers=model.head.num_layers)
+        output = loss_fn(model.head(encoded), batch["labels"])
+    accelerator.backward(output.loss)
+    if accelerator.sync_gradients and accelerator.num_processes > 1:
+        for param in model.head.parameters():
+            if param.grad is not None:
+                param.grad = accelerator.reduce(param.grad, reduction="mean")
+    return output.loss.detach(), output.metrics
+
+
 def _share_buffers(accelerator: Accelerator, model) -> None:
     """Give every process rank 0's buffers (BatchNorm running statistics).
 
@@ -387,11 +418,29 @@ def _freeze_unused_parameters(model: EncoderWithHead, dummy_inputs: dict) -> Non
         logger.info("parameters outside the forward pass, kept frozen: %s", unused)
 
 
+def _build_scheduler(optimizer: torch.optim.Optimizer, args: TrainingArguments, head_warmup_steps: int,
+                     method_steps: int) -> LambdaLR:
+    """transformers' schedule over the method's steps; before them, during a head warm-up, the head's peak rate
+    and none for the encoder."""
+    schedule = get_scheduler(args.lr_scheduler_type, optimizer, math.ceil(args.warmup_ratio * method_steps),
+                             method_steps)
+    if not head_warmup_steps:
+        return schedule
+    return LambdaLR(optimizer, [partial(_after_head_warmup, factor, head_warmup_steps, group["part"] == "head")
+                                for factor, group in zip(schedule.lr_lambdas, optimizer.param_groups)])
+
+
+def _after_head_warmup(factor: Callable[[int], float], head_warmup_steps: int, is_head: bool, step: int) -> float:
+    if step < head_warmup_steps:
+        return float(is_head)
+    return factor(step - head_warmup_steps)
+
+
 def _build_optimizer(model: EncoderWithHead, args: TrainingArguments) -> torch.optim.Optimizer:
     """AdamW with separate learning rates for backbone and head; no weight decay on biases, norms and tokens."""
     head_lr = args.head_learning_rate if args.head_learning_rate is not None else args.learning_rate
     groups = []
-    for module, lr in ((model.encoder, args.learning_rate), (model.head, head_lr)):
+    for part, module, lr in (("encoder", model.encoder, args.learning_rate), ("head", model.head, head_lr)):
         decay, no_decay = [], []
         for name, param in module.named_parameters():
             if not param.requires_grad:
@@ -399,8 +448,8 @@ def _build_optimizer(model: EncoderWithHead, args: TrainingArguments) -> torch.o
             skip = param.ndim <= 1 or "token" in name or "position_embedding" in name
             (no_decay if skip else decay).append(param)
         groups += [
-            {"params": decay, "lr": lr, "weight_decay": args.weight_decay},
-            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+            {"params": decay, "lr": lr, "weight_decay": args.weight_decay, "part": part},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0, "part": part},
         ]
     groups = [group for group in groups if group["params"]]
     if not groups:
