@@ -136,13 +136,13 @@ def build_step(encoder_dir: str, mode: str, method_name: str, num_classes: int, 
     if before_policies is not None:
         before_policies()
     unwrapped = accelerator.unwrap_model(model)
-    head_only = unwrapped.encoder_is_frozen
     policy_kwargs = {}
     if compile_mode is not False:
         if "compile_mode" not in inspect.signature(FrozenPolicy).parameters:
             raise SystemExit("this FrozenPolicy takes no compile_mode")
         policy_kwargs["compile_mode"] = compile_mode
-    old_policy = FrozenPolicy(unwrapped, head_only=head_only, **policy_kwargs) if method.needs_old_policy else None
+    old_policy = (FrozenPolicy(unwrapped, shares=unwrapped.frozen_part, **policy_kwargs) if method.needs_old_policy
+                  else None)
     model.train()
 
     def run(batch: dict) -> None:
@@ -224,41 +224,3 @@ def machine_line() -> str:
 def verdict(value: float, target: float) -> str:
     return "PASS" if value <= target else "MISS"
 
-
-# --- what-if, not the loop's code: an old policy that reuses the frozen prefix of the encoder ---
-
-class _PassThrough(torch.nn.Module):
-    def forward(self, hidden_states, *args, **kwargs):
-        return hidden_states
-
-
-class _Replay(torch.nn.Module):
-    """Stands in for the copy's embeddings: the hidden state the training model fed its first trainable block."""
-
-    def __init__(self, captured: dict):
-        super().__init__()
-        self.captured = captured
-
-    def forward(self, *args, **kwargs):
-        return self.captured["hidden"]
-
-
-def share_frozen_prefix(step: Step) -> int:
-    """Make ``step``'s old policy start at the first trainable block, reading that block's input from the
-    training model's forward, instead of recomputing the frozen embeddings and blocks before it.
-
-    A benchmark-only what-if for ``--train_last_n_blocks`` (DINOv2 / transformers blocks that return
-    a tensor): the frozen prefix is the same in every policy, as the whole encoder is with
-    ``--freeze_backbone``. Returns the number of blocks the old policy no longer runs.
-    """
-    unwrapped = step.accelerator.unwrap_model(step.model)
-    blocks = unwrapped.encoder.blocks()
-    first = next(i for i, block in enumerate(blocks) if any(p.requires_grad for p in block.parameters()))
-    captured = {}
-    blocks[first].register_forward_pre_hook(lambda module, args: captured.__setitem__("hidden", args[0]))
-    copy = step.old_policy.model
-    copy.encoder.model.embeddings = _Replay(captured)
-    copy_blocks = copy.encoder.blocks()
-    for i in range(first):
-        copy_blocks[i] = _PassThrough()
-    return first

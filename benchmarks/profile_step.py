@@ -3,7 +3,7 @@
 Runs the training loop's own step (``benchmarks/common.py``: ``_training_step``, ``_clip_gradients``,
 AdamW) with each piece wrapped in a timer and a ``torch.profiler.record_function`` label:
 
-- ``forward``: the training model's forward (``model(**inputs, return_encoder_output=True)``)
+- ``forward``: the training model's forward (``model(**inputs, return_frozen_output=True)``)
 - ``old_policy_forward``: the frozen old policy (GRPO-RM only)
 - ``loss``: the method (``cross_entropy_loss`` or ``grpo_rm_loss``)
 - ``backward``: ``accelerator.backward(loss)``

@@ -2,8 +2,9 @@
 
 What is timed is the training loop's own step (see ``benchmarks/common.py``): the model from
 ``grpo_rm.tasks.build_model`` with ``ModelArguments(freeze_backbone=..., train_last_n_blocks=...)``,
-the old policy ``FrozenPolicy(model, head_only=model.encoder_is_frozen)``, and
-``grpo_rm.training.loop._training_step`` (forward with ``return_encoder_output``, old-policy
+the old policy ``FrozenPolicy(model, shares=model.frozen_part)`` (a copy of the head when the backbone
+is frozen, of the last 2 blocks, final norm and head for last2, of the whole model otherwise), and
+``grpo_rm.training.loop._training_step`` (forward with ``return_frozen_output``, old-policy
 forward, the method's loss, backward) followed by ``_clip_gradients`` and the AdamW step. Both
 methods see the same random-weights DINOv2, batch, image size and seed; GRPO-RM runs with beta = 0
 (no reference policy). Data loading, the LR scheduler and logging are not in the step.
@@ -25,9 +26,9 @@ high-water mark over ``--memory_steps`` steps after that, reset at the baseline 
 increase: gradients, AdamW state, activations, and for GRPO-RM the frozen copy and its forward.
 
 CPU default: DINOv2 ViT-S/14's shape (random weights) at 112 px, batch 8, one torch thread
-(``common.set_threads``). ``--what_if_shared_prefix`` adds a benchmark-only variant of last2.
+(``common.set_threads``).
 
-    python benchmarks/step_cost.py --what_if_shared_prefix   # 2 min on 2 idle cores, 5 under load
+    python benchmarks/step_cost.py   # 2 min on 2 idle cores, 5 under load
     python benchmarks/step_cost.py --image_size 224 --batch_size 32 --threads 8   # on a bigger CPU
 """
 
@@ -63,9 +64,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     run.add_argument("--warmup", type=int, default=2, help="untimed steps per method before the rounds")
     run.add_argument("--memory_steps", type=int, default=3, help="steps in each memory subprocess")
     run.add_argument("--no_memory", action="store_true", help="time only")
-    run.add_argument("--what_if_shared_prefix", action="store_true",
-                     help="also time last2 with an old policy that reuses the frozen prefix's output "
-                          "(benchmark-only what-if, common.share_frozen_prefix; not the loop's code)")
     run.add_argument("--threads", type=int, default=None,
                      help="torch threads (default: 1 on CPU, see common.set_threads)")
     run.add_argument("--bf16", action="store_true", help="bf16 autocast (mixed_precision=bf16), as on a GPU")
@@ -149,14 +147,12 @@ def measure_memory(args: argparse.Namespace, encoder_dir: str, argv: list[str]) 
 
 # --- time: both methods in one process, alternating blocks ---
 
-def measure_time(args: argparse.Namespace, encoder_dir: str, mode: str, share_prefix: bool = False) -> dict:
+def measure_time(args: argparse.Namespace, encoder_dir: str, mode: str) -> dict:
     device = torch.device(args.device)
     accelerator = common.accelerator_for(device.type, "bf16" if args.bf16 else "no")
     batch = common.random_batch(args.batch_size, args.image_size, args.num_classes, device)
     steps = {method: common.build_step(encoder_dir, mode, method, args.num_classes, accelerator,
                                        image_size=args.image_size) for method in common.METHODS}
-    if share_prefix:  # what-if: the old policy starts at the first trainable block
-        common.share_frozen_prefix(steps["grpo-rm"])
     for method in common.METHODS:
         for _ in range(args.warmup):
             steps[method].run(batch)
@@ -200,10 +196,6 @@ def main(argv=None) -> None:
         for mode in args.modes:
             timing[mode] = measure_time(args, encoder_dir, mode)
             print(f"  time   {mode:<7}{time_line(mode, timing[mode])}", flush=True)
-        what_if = None
-        if args.what_if_shared_prefix and "last2" in args.modes:
-            what_if = measure_time(args, encoder_dir, "last2", share_prefix=True)
-            print(f"  time   last2, what-if shared prefix: {time_line('last2', what_if)}", flush=True)
 
     print()
     print(f"device={args.device} threads={torch.get_num_threads()} {common.shape_line(args)} bf16={args.bf16} "
@@ -235,12 +227,6 @@ def main(argv=None) -> None:
                 summary.append(f"{mode} memory {mem_ratio:.2f} (<= {target}) {mem_verdict}")
         print(f"| {mode:<7}| {t['ms']['ce']:>7.0f} | {t['ms']['grpo-rm']:>7.0f} | {t['ratio']:>9.3f} | "
               f"{wall['ratio']:>9.3f} | {TIME_TARGETS[mode]:>6} | {time_verdict:<4} | {mem_cells}")
-    if what_if:
-        what_if = what_if[clock]
-        print(f"what-if (not the loop's code): last2 with the old policy reusing the frozen prefix's output: "
-              f"CE {what_if['ms']['ce']:.0f} ms, GRPO-RM {what_if['ms']['grpo-rm']:.0f} ms, x{what_if['ratio']:.3f} "
-              f"(target {TIME_TARGETS['last2']}: {common.verdict(what_if['ratio'], TIME_TARGETS['last2'])})")
-        summary.append(f"[what-if last2 shared prefix {what_if['ratio']:.2f}]")
     print()
     print("SUMMARY GRPO-RM/CE: " + "; ".join(summary))
 

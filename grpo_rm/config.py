@@ -281,6 +281,12 @@ class TrainingArguments:
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "Recompute the encoder's activations in backward: less memory, more time."}
     )
+    cache_frozen_features: bool = field(
+        default=False,
+        metadata={"help": "With --freeze_backbone and no random augmentation: run the encoder once over the training "
+                          "set and train the head on those features, kept in CPU memory in every process (one "
+                          "pooled feature vector per training example); evaluation runs the encoder as usual."},
+    )
     torch_compile: bool = field(default=False, metadata={"help": "torch.compile the model and the frozen policies."})
     torch_compile_mode: Optional[str] = field(
         default=None, metadata={"help": "torch.compile mode (default, reduce-overhead, max-autotune)."}

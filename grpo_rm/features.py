@@ -9,6 +9,9 @@ written atomically.
 Extraction is shared between the processes of a distributed run (the training run's, or the one
 ``grpo-rm knn`` forms under torchrun): each computes every N-th batch, and every process ends with
 all features, in order, with the same numbers as one process alone.
+
+A frozen encoder's features of the training set are extracted the same way, once per run and kept in
+memory, for training the head on them (``--cache_frozen_features``, ``cached_training_loader``).
 """
 
 from __future__ import annotations
@@ -20,17 +23,17 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
-from accelerate import PartialState
+from accelerate import Accelerator, PartialState
 from accelerate.utils import gather
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .config import DataArguments, ModelArguments, RunConfig, expand_user
-from .models import POOLING_MODES, load_encoder, pool, resolve_model_name
+from .models import POOLING_MODES, EncoderWithHead, load_encoder, pool, resolve_model_name
 from .models.encoders import pooled_dim
 from .tasks import Task, frozen_feature_task
 
@@ -114,7 +117,10 @@ class FeatureExtractor:
         # disk may not hold the file (yet).
         if bool(gather(torch.tensor([stored is not None], device=self.state.device)).all()):
             return FeatureSet(stored["features"], stored["labels"], cache_file)
-        features, labels = self._extract(task.eval_loader(split, self.processor, self.batch_size), split)
+        features, labels = extract_features(task.eval_loader(split, self.processor, self.batch_size),
+                                            lambda inputs: pool(self.encoder(**inputs), self.feature_type).float(),
+                                            pooled_dim(self.encoder.hidden_size, self.feature_type),
+                                            f"features {split}", self.show_progress)
         if self.state.is_main_process:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache_file.with_name(f".{cache_file.name}.tmp")
@@ -133,40 +139,100 @@ class FeatureExtractor:
                        cache_file, len(stored["labels"]), rows)
         return None
 
-    def _extract(self, loader: DataLoader, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features and labels of the loader's examples, in order; process p computes batches p, p + N, ...
 
-        Each batch is the one a single process forms (same examples, same text padding), so the
-        features do not depend on the number of processes, and no example is computed twice
-        (accelerate's even batches would fill the last batch up with repeats). Each round of N batches
-        is gathered as it is done, which keeps device memory to a batch per process.
-        """
-        processes, rank, device = self.state.num_processes, self.state.process_index, self.state.device
-        batches = list(loader.batch_sampler)
-        own = iter(DataLoader(loader.dataset, batch_sampler=batches[rank::processes], collate_fn=loader.collate_fn,
-                              num_workers=loader.num_workers, pin_memory=loader.pin_memory,
-                              prefetch_factor=loader.prefetch_factor))
-        # A process left without a batch in the last round sends no rows.
-        no_features = torch.zeros(0, pooled_dim(self.encoder.hidden_size, self.feature_type), device=device)
-        no_labels = torch.zeros(0, dtype=torch.long, device=device)
-        features, labels = [], []
-        for first in tqdm(range(0, len(batches), processes), desc=f"features {split}", leave=False,
-                          disable=not (self.show_progress and self.state.is_local_main_process)):
-            sizes = [len(batch) for batch in batches[first : first + processes]]
-            sizes += [0] * (processes - len(sizes))
-            own_features, own_labels = no_features, no_labels
-            if sizes[rank]:
-                batch = next(own)
-                inputs = {name: tensor.to(device) for name, tensor in batch["inputs"].items()}
-                own_features = pool(self.encoder(**inputs), self.feature_type).float()
-                own_labels = batch["labels"].to(device)
-            features.append(self._gather_round(own_features, sizes).cpu())
-            labels.append(self._gather_round(own_labels, sizes).cpu())
-        return torch.cat(features), torch.cat(labels)
+@torch.no_grad()
+def extract_features(loader: DataLoader, features_of: Callable[[dict[str, torch.Tensor]], torch.Tensor], width: int,
+                     description: str, show_progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features [N, width] (``features_of`` a batch's inputs, on the device) and labels of the loader's examples, in
+    order, in every process; process p computes batches p, p + N, ...
 
-    @staticmethod
-    def _gather_round(tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
-        """Every process's rows, in process order; ``sizes`` (known to all) says how many each has."""
-        longest = max(sizes)
-        padded = torch.cat([tensor, tensor.new_zeros(longest - len(tensor), *tensor.shape[1:])])
-        return torch.cat([part[:size] for part, size in zip(gather(padded).split(longest), sizes)])
+    Each batch is the one a single process forms (same examples, same text padding), so the
+    features do not depend on the number of processes, and no example is computed twice
+    (accelerate's even batches would fill the last batch up with repeats). Each round of N batches
+    is gathered as it is done, which keeps device memory to a batch per process.
+    """
+    state = PartialState()
+    processes, rank, device = state.num_processes, state.process_index, state.device
+    batches = list(loader.batch_sampler)
+    own = iter(DataLoader(loader.dataset, batch_sampler=batches[rank::processes], collate_fn=loader.collate_fn,
+                          num_workers=loader.num_workers, pin_memory=loader.pin_memory,
+                          prefetch_factor=loader.prefetch_factor))
+    # A process left without a batch in the last round sends no rows.
+    no_features = torch.zeros(0, width, device=device)
+    no_labels = torch.zeros(0, dtype=torch.long, device=device)
+    features, labels = [], []
+    for first in tqdm(range(0, len(batches), processes), desc=description, leave=False,
+                      disable=not (show_progress and state.is_local_main_process)):
+        sizes = [len(batch) for batch in batches[first : first + processes]]
+        sizes += [0] * (processes - len(sizes))
+        own_features, own_labels = no_features, no_labels
+        if sizes[rank]:
+            batch = next(own)
+            own_features = features_of({name: tensor.to(device) for name, tensor in batch["inputs"].items()})
+            own_labels = batch["labels"].to(device)
+        features.append(_gather_round(own_features, sizes).cpu())
+        labels.append(_gather_round(own_labels, sizes).cpu())
+    return torch.cat(features), torch.cat(labels)
+
+
+def _gather_round(tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Every process's rows, in process order; ``sizes`` (known to all) says how many each has."""
+    longest = max(sizes)
+    padded = torch.cat([tensor, tensor.new_zeros(longest - len(tensor), *tensor.shape[1:])])
+    return torch.cat([part[:size] for part, size in zip(gather(padded).split(longest), sizes)])
+
+
+class CachedFeatures(Dataset):
+    """Training examples as the frozen encoder saw them: (pooled feature vector, label), by the dataset's index."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor):
+        self.features, self.labels = features, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.features[index], self.labels[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch in one indexing (DataLoader fetches batches this way when it can): at a linear probe's
+        speed, one Python call per example would be the cost that is left."""
+        return self.features[indices], self.labels[indices]
+
+
+def cached_training_loader(model: EncoderWithHead, loader: DataLoader, accelerator: Accelerator,
+                           show_progress: bool = True) -> DataLoader:
+    """``loader``'s batches (same sampler, so the same order and batches for every seed and epoch) with the frozen
+    encoder's features in place of the inputs: ``{"inputs": {"encoder_output": ...}, "labels": ...}``, which
+    ``EncoderWithHead.forward`` takes as it takes inputs.
+
+    The encoder runs once, here, over the training set: in eval mode, as a linear probe reads features (and as
+    the training loop runs a frozen encoder), under the run's autocast, in batches of the training batch size
+    (so the numbers do not depend on an evaluation setting a resumed run may change). Every process extracts
+    its share and gathers all, as ``extract_features`` does: whichever batches accelerate deals a process in an
+    epoch, it holds their features. Only for inputs that are the same every epoch (no random augmentation).
+    """
+    extraction = DataLoader(loader.dataset, batch_size=loader.batch_size, collate_fn=loader.collate_fn,
+                            num_workers=loader.num_workers, pin_memory=loader.pin_memory,
+                            prefetch_factor=loader.prefetch_factor)
+
+    def features_of(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        with accelerator.autocast():
+            # float32 holds a half-precision output exactly; the head's autocast casts it back as it would have.
+            return model.pooled_features(**inputs).float()
+
+    was_training = model.encoder.training
+    model.encoder.eval()
+    try:
+        features, labels = extract_features(extraction, features_of,
+                                            pooled_dim(model.encoder.hidden_size, model.head.pooling),
+                                            "frozen features train", show_progress)
+    finally:
+        model.encoder.train(was_training)
+
+    def collate(batch: tuple[torch.Tensor, torch.Tensor]) -> dict:
+        vectors, labels = batch
+        return {"inputs": {"encoder_output": model.as_encoder_output(vectors)}, "labels": labels}
+
+    return DataLoader(CachedFeatures(features, labels), batch_size=loader.batch_size, sampler=loader.sampler,
+                      drop_last=loader.drop_last, collate_fn=collate, pin_memory=loader.pin_memory)

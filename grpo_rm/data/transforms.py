@@ -39,10 +39,14 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
 def random_resized_crop_box(
     width: int, height: int, scale: Sequence[float], ratio: Sequence[float], generator: Optional[torch.Generator] = None
 ) -> tuple[int, int, int, int]:
-    """A (left, top, right, bottom) box of random area fraction and aspect ratio (Inception-style)."""
+    """A (left, top, right, bottom) box of random area fraction and aspect ratio (Inception-style).
+
+    ``scale`` (1, 1) asks for the whole image: that is the fallback below, drawn from no random numbers, so
+    that such a transform is deterministic (a random aspect ratio would otherwise, now and then, shave a pixel).
+    """
     area = width * height
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
+    for _ in range(10 if scale[0] < 1 else 0):
         target_area = area * torch.empty(1).uniform_(scale[0], scale[1], generator=generator).item()
         aspect = math.exp(torch.empty(1).uniform_(*log_ratio, generator=generator).item())
         crop_w = int(round(math.sqrt(target_area * aspect)))

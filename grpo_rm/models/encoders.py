@@ -4,19 +4,28 @@ An encoder (vision or text) returns an ``EncoderOutput``: a first token (the cla
 or ``[CLS]``), the other tokens with a mask of which are real, and for images the patch
 grid. Pooling (``cls``, ``mean``, ``max``, ``cls+mean``) turns that into the one vector a
 classification head and the frozen-feature evaluations read, the same way for both.
+
+An encoder whose architecture allows it runs in two parts, ``tail(prefix(inputs))``: the
+prefix (embeddings and the frozen first blocks, without autograd) and the tail (the other
+blocks and the final norm). With ``--train_last_n_blocks`` the prefix is the same in every
+policy, so GRPO-RM's frozen policies finish from the training model's ``EncoderState``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import huggingface_hub
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
+
+logger = logging.getLogger(__name__)
 
 POOLING_MODES = ("cls", "mean", "max", "cls+mean")
 # Short names for encoders that a Python package ships (installable offline): alias -> (module, extra).
@@ -35,6 +44,19 @@ class EncoderOutput:
     input_size: Optional[tuple[int, int]] = None  # (H, W) of the input image
     # Patch tokens of the last layers, first to last, each after the final norm; only when asked for.
     layer_tokens: Optional[list[torch.Tensor]] = None
+
+
+@dataclass
+class EncoderState:
+    """An encoder stopped after its first blocks (``Encoder.prefix``): what the other blocks need to finish it."""
+
+    # The last hidden states, first to last, as many as the head reads layers (the embeddings' output counts as one);
+    # the last is the next block's input.
+    hidden_states: list[torch.Tensor]
+    next_block: int  # index of the first block still to run
+    block_args: tuple  # what the model passes every block after the hidden states (attention mask ...)
+    block_kwargs: dict
+    output_fields: dict  # the modality's make_output arguments that the inputs fix (grid size, token mask ...)
 
 
 def pool(output: EncoderOutput, mode: str) -> torch.Tensor:
@@ -107,11 +129,33 @@ def load_config(name_or_path: str):
 
 
 
+class _FirstBlockReached(Exception):
+    """Stops a transformers forward at its first block, with the arguments the model called that block with."""
+
+    def __init__(self, args: tuple, kwargs: dict):
+        super().__init__()
+        self.args, self.kwargs = args, kwargs
+
+
+def _run_blocks(blocks: Sequence[nn.Module], hidden_states: list[torch.Tensor], block_args: tuple, block_kwargs: dict,
+                keep: int) -> list[torch.Tensor]:
+    """Run ``blocks`` one after the other on the last of ``hidden_states``; the last ``keep`` hidden states."""
+    hidden_states = list(hidden_states[-keep:])
+    for block in blocks:
+        output = block(hidden_states[-1], *block_args, **block_kwargs)
+        hidden_states.append(output[0] if isinstance(output, tuple) else output)  # some blocks return a tuple
+        del hidden_states[:-keep]
+    return hidden_states
+
+
 class Encoder(nn.Module):
     """What vision and text encoders share: the transformers model, its blocks, what trains, saving."""
 
     modality: str
     default_pooling: str
+    # transformers model types (config.model_type) that run in two parts: the model calls every block with the same
+    # arguments after the hidden states, and nothing but ``final_norm`` comes between the last block and the output.
+    splittable_model_types: frozenset[str] = frozenset()
 
     def __init__(self, model: PreTrainedModel):
         super().__init__()
@@ -155,6 +199,82 @@ class Encoder(nn.Module):
                 return module
         raise ValueError(f"cannot find the {depth} transformer blocks of {type(self.model).__name__}")
 
+    @property
+    def can_split(self) -> bool:
+        """Whether this architecture runs as ``tail(prefix(inputs))``; other ones run as one transformers call."""
+        return self.config.model_type in self.splittable_model_types
+
+    def final_norm(self) -> nn.Module:
+        """What the model applies to the last block's output (nn.Identity when nothing)."""
+        return nn.Identity()
+
+    def frozen_blocks(self) -> Optional[int]:
+        """How many first blocks ``prefix`` runs: those frozen, with everything before them (the embeddings).
+
+        None when a weight outside the trainable blocks and the final norm trains (full fine-tuning; MPNet's
+        relative attention bias, which every block reads) or the architecture cannot split (``can_split``);
+        then the prefix is what comes before the first block, in the autograd graph.
+        """
+        # Trainable embeddings settle it without walking all the weights, which every forward would pay for.
+        if not self.can_split or any(p.requires_grad for p in self.model.embeddings.parameters()):
+            return None
+        count, training_outside = self._first_trainable_block()
+        return None if training_outside else count
+
+    def _first_trainable_block(self) -> tuple[int, list[str]]:
+        """The index of the first block with trainable weights (the number of blocks when none has), and the
+        trainable weights outside that block, the blocks after it and the final norm."""
+        blocks = self.blocks()
+        first = next((i for i, block in enumerate(blocks) if any(p.requires_grad for p in block.parameters())),
+                     len(blocks))
+        tail = {id(p) for module in (*blocks[first:], self.final_norm()) for p in module.parameters()}
+        return first, [name for name, p in self.model.named_parameters() if p.requires_grad and id(p) not in tail]
+
+    def _run_prefix(self, model_inputs: dict, num_layers: int, **output_fields) -> EncoderState:
+        """The embeddings and the ``frozen_blocks`` first blocks, without autograd; with nothing frozen, the
+        embeddings alone, in the autograd graph.
+
+        The transformers model runs up to its first block, where a hook stops it, keeping the arguments it calls
+        the block with: whatever the model computes before its blocks (embeddings, attention mask, position bias),
+        however its transformers version computes it. The blocks then run here, each with those arguments.
+        """
+        frozen_blocks = self.frozen_blocks()
+        next_block = frozen_blocks or 0
+        blocks = self.blocks()
+
+        def stop(module, args, kwargs):
+            raise _FirstBlockReached(args, kwargs)
+
+        with torch.no_grad() if frozen_blocks is not None else contextlib.nullcontext():
+            handle = blocks[0].register_forward_pre_hook(stop, with_kwargs=True)
+            try:
+                self.model(**model_inputs)
+            except _FirstBlockReached as reached:
+                (hidden, *block_args), block_kwargs = reached.args, reached.kwargs
+            finally:
+                handle.remove()
+            hidden_states = _run_blocks(blocks[:next_block], [hidden], tuple(block_args), block_kwargs, num_layers)
+        return EncoderState(hidden_states, next_block, tuple(block_args), block_kwargs, output_fields)
+
+    def tail(self, state: EncoderState, num_layers: int = 1) -> EncoderOutput:
+        """The blocks from ``state.next_block`` on and the final norm: ``tail(prefix(inputs))`` is ``forward(inputs)``."""
+        return self.run_tail(state, self.blocks()[state.next_block:], self.final_norm(), num_layers)
+
+    @classmethod
+    def run_tail(cls, state: EncoderState, blocks: Sequence[nn.Module], norm: nn.Module,
+                 num_layers: int = 1) -> EncoderOutput:
+        """``tail`` with other weights: a frozen policy's copies of the blocks and norm (``TrainableTail``)."""
+        hidden_states = _run_blocks(blocks, state.hidden_states, state.block_args, state.block_kwargs, num_layers)
+        earlier = hidden_states[:-1] if num_layers > 1 else None
+        return cls.make_output(norm(hidden_states[-1]), earlier, norm, **state.output_fields)
+
+    @staticmethod
+    def make_output(hidden: torch.Tensor, earlier: Optional[list[torch.Tensor]], norm: nn.Module,
+                    **output_fields) -> EncoderOutput:
+        """The output from the last hidden states (after the final norm) and, for a head reading several layers,
+        the earlier ones (before it)."""
+        raise NotImplementedError
+
     def set_trainable(self, freeze_backbone: bool, train_last_n_blocks: Optional[int]) -> None:
         """Freeze all, or everything up to the last N blocks (those and the final norm stay trainable)."""
         if freeze_backbone:
@@ -169,6 +289,11 @@ class Encoder(nn.Module):
         for name, param in self.model.named_parameters():
             if name.startswith("embeddings.") or id(param) in frozen_blocks:
                 param.requires_grad_(False)
+        if self.frozen_blocks() is None:
+            reason = (f"it trains {', '.join(self._first_trainable_block()[1])}, which the frozen blocks read"
+                      if self.can_split else "it cannot run its first blocks apart from the others")
+            logger.info("%s (model type %r): frozen policies (GRPO-RM's old policy) copy and run the whole model, "
+                        "frozen blocks included: %s", type(self.model).__name__, self.config.model_type, reason)
 
     def save_pretrained(self, directory: str | Path, pooling: Optional[str] = None) -> None:
         self.model.save_pretrained(directory)

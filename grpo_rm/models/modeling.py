@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -22,7 +22,7 @@ from torch import nn
 from ..config import ModelArguments, RunConfig
 from ..files import HEAD_CONFIG_NAME, HEAD_WEIGHTS_NAME
 from ..processing import ImageProcessing, TextProcessing
-from .encoders import Encoder, load_config, modality_of, resolve_model_name
+from .encoders import Encoder, EncoderOutput, EncoderState, load_config, modality_of, pool, resolve_model_name
 from .heads import HEADS, ClassificationHead, SegmentationHead
 from .text import TextEncoder
 from .vision import VisionEncoder
@@ -60,16 +60,62 @@ class EncoderWithHead(nn.Module):
     def modality(self) -> str:
         return self.encoder.modality
 
-    def forward(self, return_encoder_output: bool = False, **inputs: torch.Tensor):
-        """Logits; with ``return_encoder_output`` also the encoder's output, so that a frozen
-        encoder's features can feed other heads (the old policy's) without a second pass."""
-        encoded = self.encoder(**inputs, num_layers=self.head.num_layers)
-        logits = self.head(encoded)
-        return (logits, encoded) if return_encoder_output else logits
+    def forward(self, return_frozen_output: bool = False, encoder_output: Optional[Mapping[str, torch.Tensor]] = None,
+                **inputs: torch.Tensor):
+        """Logits; with ``return_frozen_output`` also what the frozen part of the model computed (see
+        ``frozen_part``: the encoder's output, the frozen prefix's state, or None), so that the frozen
+        policies finish from it instead of computing it again. ``encoder_output`` (see ``encode``) stands in for
+        the inputs of a frozen encoder."""
+        num_layers = self.head.num_layers
+        if not return_frozen_output:
+            return self.head(self.encode(encoder_output, **inputs))
+        frozen_part = self.frozen_part
+        if frozen_part == "prefix":
+            state = self.encoder.prefix(**inputs, num_layers=num_layers)
+            return self.head(self.encoder.tail(state, num_layers)), state
+        encoded = self.encode(encoder_output, **inputs)
+        return self.head(encoded), (encoded if frozen_part == "encoder" else None)
+
+    def encode(self, encoder_output: Optional[Mapping[str, torch.Tensor]] = None,
+               **inputs: torch.Tensor) -> EncoderOutput:
+        """What the head reads: the encoder's output for the inputs, or, given ``encoder_output`` (the fields of an
+        ``EncoderOutput`` computed beforehand: a frozen encoder's cached features, ``as_encoder_output``), that one,
+        and the encoder does not run. Fields rather than the dataclass, so that data loaders move them to the device."""
+        if encoder_output is not None:
+            return EncoderOutput(**encoder_output)
+        return self.encoder(**inputs, num_layers=self.head.num_layers)
+
+    def pooled_features(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """[N, F]: what a classification head reads of each input, the encoder's output pooled. Pooling is per input
+        and the head reads nothing else, so these vectors, computed once, stand for a frozen encoder's inputs in
+        training (``--cache_frozen_features``; fed back through ``as_encoder_output``)."""
+        return pool(self.encode(**inputs), self.head.pooling)
+
+    def as_encoder_output(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The fields of a one-token ``EncoderOutput`` that the head pools back to ``features`` (``pooled_features``)
+        exactly: for cls ++ mean the class token and the one token; for every other pooling the one vector as the class
+        token and as the token, whose mean and max are itself."""
+        if self.head.pooling == "cls+mean":
+            cls_token, mean = features.chunk(2, dim=-1)
+            return {"cls_token": cls_token, "tokens": mean[:, None]}
+        return {"cls_token": features, "tokens": features[:, None]}
 
     @property
     def encoder_is_frozen(self) -> bool:
         return not any(p.requires_grad for p in self.encoder.parameters())
+
+    @property
+    def frozen_part(self) -> Optional[str]:
+        """What of the model is frozen, and so the same in every policy: ``"encoder"`` (all of it), ``"prefix"``
+        (the embeddings and first blocks, ``--train_last_n_blocks``, where the architecture can run them apart:
+        ``Encoder.frozen_blocks``), or None (nothing to share: full fine-tuning, or an architecture that cannot split)."""
+        if self.encoder_is_frozen:
+            return "encoder"
+        return "prefix" if self.encoder.frozen_blocks() is not None else None
+
+    def trainable_tail(self) -> "TrainableTail":
+        """The model after its frozen prefix, as a module of its own that shares this model's weights."""
+        return TrainableTail(self)
 
     def save_pretrained(self, directory: str | Path, run_config: Optional[RunConfig] = None) -> Path:
         """Write every file to a staging folder first, then move each into place whole."""
@@ -113,6 +159,29 @@ class EncoderWithHead(nn.Module):
         head = _head_from_config(head_config, encoder.hidden_size, path)
         _load_head_weights(head, path)
         return cls(encoder, head, processor, head_config["class_names"], head_config["task"])
+
+
+class TrainableTail(nn.Module):
+    """The blocks after an EncoderWithHead's frozen prefix, its final norm and its head: logits from the prefix's
+    ``EncoderState``. A frozen policy deep-copies one, the size of the trainable part, and finishes the
+    training model's prefix with it."""
+
+    def __init__(self, model: EncoderWithHead):
+        super().__init__()
+        encoder = model.encoder
+        self.first_block = encoder.frozen_blocks()
+        if self.first_block is None:
+            raise ValueError(f"{type(encoder.model).__name__} has no frozen prefix to finish from")
+        self.blocks = nn.ModuleList(encoder.blocks()[self.first_block:])
+        self.norm = encoder.final_norm()
+        self.head = model.head
+        self.encoder_type = type(encoder)  # how its outputs are built (Encoder.run_tail); holds no weights
+
+    def forward(self, state: EncoderState) -> torch.Tensor:
+        if state.next_block != self.first_block:
+            raise ValueError(f"a prefix state stopped before block {state.next_block}, but this tail starts at block "
+                             f"{self.first_block}: the frozen blocks changed since the tail was made")
+        return self.head(self.encoder_type.run_tail(state, self.blocks, self.norm, self.head.num_layers))
 
 
 def read_head_config(path: str | Path) -> Optional[dict]:

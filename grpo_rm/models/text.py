@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from torch import nn
 from transformers import PreTrainedModel
 
 from ..files import POOLING_DIR, SENTENCE_TRANSFORMERS_MODULES_NAME, write_text_atomic
 from ..processing import TextProcessing, read_sentence_transformers_file
-from .encoders import Encoder, EncoderOutput
+from .encoders import Encoder, EncoderOutput, EncoderState
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class TextEncoder(Encoder):
     """A transformers text model returning its first token and all token embeddings with the attention mask."""
 
     modality = "text"
+    splittable_model_types = frozenset({"bert", "roberta", "xlm-roberta", "electra", "distilbert", "mpnet"})
 
     def __init__(self, model: PreTrainedModel, default_pooling: str = "cls", normalize: bool = False):
         super().__init__(model)
@@ -51,9 +53,25 @@ class TextEncoder(Encoder):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: Optional[torch.Tensor] = None, num_layers: int = 1) -> EncoderOutput:
+        if self.can_split:
+            return self.tail(self.prefix(input_ids, attention_mask, token_type_ids, num_layers), num_layers)
+        hidden = self.model(**self._model_inputs(input_ids, attention_mask, token_type_ids)).last_hidden_state
+        return self.make_output(hidden, None, self.final_norm(), attention_mask)
+
+    def prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               token_type_ids: Optional[torch.Tensor] = None, num_layers: int = 1) -> EncoderState:
+        return self._run_prefix(self._model_inputs(input_ids, attention_mask, token_type_ids), num_layers,
+                                token_mask=attention_mask)
+
+    @staticmethod
+    def make_output(hidden: torch.Tensor, earlier: Optional[list[torch.Tensor]], norm: nn.Module,
+                    token_mask: torch.Tensor) -> EncoderOutput:
+        return EncoderOutput(hidden[:, 0], hidden, token_mask=token_mask)
+
+    def _model_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      token_type_ids: Optional[torch.Tensor]) -> dict:
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._accepts_token_type_ids else {}
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        return EncoderOutput(hidden[:, 0], hidden, token_mask=attention_mask)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, **extra}
 
     def save_pretrained(self, directory: str | Path, pooling: Optional[str] = None) -> None:
         """The transformers checkpoint plus sentence-transformers' modules and pooling config."""

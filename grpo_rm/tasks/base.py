@@ -56,6 +56,12 @@ class Task(ABC):
     def dataset(self, split: str, processor, train: bool = False) -> Dataset:
         """Examples of a split; ``train`` adds the training augmentation."""
 
+    @classmethod
+    @abstractmethod
+    def random_augmentation(cls, config: RunConfig) -> Optional[str]:
+        """None when ``config``'s training examples are the same every epoch; otherwise what to set to make them so (or
+        why nothing can), for the errors of options that need it (``cache_frozen_features``)."""
+
     @abstractmethod
     def collate(self, processor) -> Callable[[list], Batch]:
         """Examples -> ``{"inputs": {...}, "labels": ...}``."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch.utils.data import default_collate
 
+from ..config import RunConfig
 from ..data import EvalTransform, ImageDataset, TrainTransform, load_classification_splits
 from ..processing import ImageProcessing
 from .base import ClassificationTask
@@ -27,6 +30,13 @@ class ImageClassificationTask(ClassificationTask):
 
     def load_splits(self):
         return load_classification_splits(self.config.data)
+
+    @classmethod
+    def random_augmentation(cls, config: RunConfig) -> Optional[str]:
+        data = config.data
+        if list(data.random_resized_crop_scale) == [1.0, 1.0] and data.hflip_prob == 0:
+            return None
+        return "set random_resized_crop_scale 1.0 1.0 and hflip_prob 0"
 
     def dataset(self, split: str, processor: ImageProcessing, train: bool = False) -> ImageDataset:
         data = self.config.data

@@ -40,6 +40,10 @@ class ImageSegmentationTask(Task):
     def make_head(cls, args: ModelArguments, encoder: Encoder, num_labels: int) -> SegmentationHead:
         return SegmentationHead(encoder.hidden_size, num_labels, args.seg_num_layers, args.seg_batchnorm)
 
+    @classmethod
+    def random_augmentation(cls, config: RunConfig) -> Optional[str]:
+        return f"{cls.name} crops its training images at random whatever seg_scale_range and hflip_prob are"
+
     def dataset(self, split: str, processor: ImageProcessing, train: bool = False) -> SegmentationDataset:
         data = self.config.data
         transform = (SegmentationTrainTransform(processor, data.seg_scale_range, data.hflip_prob, data.ignore_index)

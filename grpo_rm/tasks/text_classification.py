@@ -6,10 +6,13 @@ Batches are tokenized per batch and padded to their longest text (dynamic paddin
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch.utils.data import DataLoader
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from ..config import RunConfig
 from ..data import TextDataset, load_text_classification_splits
 from ..processing import TextProcessing
 from ..seeding import generator_for
@@ -39,6 +42,10 @@ class TextClassificationTask(ClassificationTask):
 
     def load_splits(self):
         return load_text_classification_splits(self.config.data)
+
+    @classmethod
+    def random_augmentation(cls, config: RunConfig) -> Optional[str]:
+        return None  # texts are read as they are; group_by_length changes only the order, which the sampler keeps
 
     def dataset(self, split: str, processor: TextProcessing, train: bool = False) -> TextDataset:
         return TextDataset(self.splits, split)

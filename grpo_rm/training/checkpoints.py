@@ -124,7 +124,15 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path, scheduler,
     scheduler.load_state_dict(json.loads((checkpoint / SCHEDULER_STATE_NAME).read_text()))
     for name, policy in policies.items():
         if policy is not None:
-            policy.model.load_state_dict(load_file(checkpoint / f"{name}.safetensors"))
+            file = checkpoint / f"{name}.safetensors"
+            try:
+                policy.model.load_state_dict(load_file(file))
+            except RuntimeError as error:  # e.g. a whole-model copy, as grpo-rm wrote before sharing frozen blocks
+                raise ValueError(
+                    f"{file} does not hold the frozen policy this run builds ({policy.model.__class__.__name__} of the "
+                    f"trainable part): {str(error).splitlines()[0]} It was written by another grpo-rm version or "
+                    "with other freezing settings; resume it with the grpo-rm version that wrote it, or start a new "
+                    "run in another --output_dir") from error
     state = TrainState.load(checkpoint / TRAINER_STATE_NAME)
     logger.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, state.step, state.epoch + 1,
                 state.batches_in_epoch)

@@ -25,6 +25,7 @@ from transformers import get_scheduler
 
 from ..config import RunConfig, TrainingArguments
 from ..evaluation import result_metrics
+from ..features import cached_training_loader
 from ..files import (
     ALL_RESULTS_NAME,
     BEST_MODEL_DIR,
@@ -42,9 +43,9 @@ from ..model_card import write_model_cards
 from ..models import EncoderWithHead
 from ..reporting import MetricsLog, tracker_config
 from ..representation import evaluate_representation, out_of_distribution_data
-from ..runtime import make_accelerator
+from ..runtime import keep_freed_cpu_memory, make_accelerator
 from ..seeding import derive_seed
-from ..tasks import build_task
+from ..tasks import build_task, task_class
 from ..trackers import tracker_init_kwargs, tracker_project_name, trackers_to_start
 from .checkpoints import (
     TrainingPreempted,
@@ -71,6 +72,8 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     args = config.training
     if not args.output_dir:
         raise ValueError("output_dir is required")
+    if args.cache_frozen_features:
+        _check_features_can_be_cached(config)
     output_dir = Path(args.output_dir)
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir)
     if checkpoint is not None:
@@ -93,6 +96,8 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
     set_seed(args.seed)
+    if accelerator.device.type == "cpu":
+        keep_freed_cpu_memory()  # the old policy's forward would page-fault its activations in again each step
 
     task = build_task(config)
     model = task.build_model()
@@ -103,6 +108,12 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
 
     _freeze_unused_parameters(model, task.dummy_inputs(processor))
     optimizer = _build_optimizer(model, args)
+    caching_seconds = 0.0
+    if args.cache_frozen_features:  # the frozen encoder reads the training set now, once; training reads its features
+        caching_start = time.perf_counter()
+        train_loader = cached_training_loader(model.to(accelerator.device), train_loader, accelerator,
+                                              show_progress=not args.disable_tqdm)
+        caching_seconds = time.perf_counter() - caching_start
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     task.setup_evaluation(processor, accelerator)
     if len(train_loader) == 0:
@@ -117,10 +128,11 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     unwrapped = accelerator.unwrap_model(model)
     if args.gradient_checkpointing:
         unwrapped.encoder.enable_gradient_checkpointing()
-    # A frozen encoder is the same in every policy: the frozen copies hold only the head.
-    head_only = unwrapped.encoder_is_frozen
+    # The frozen part of the model (the encoder, or its embeddings and first blocks) is the same in every policy:
+    # the frozen copies hold only the rest and finish from what the training model's frozen part computed.
+    shared = unwrapped.frozen_part
     compile_mode = args.torch_compile_mode if args.torch_compile else False
-    policies = {name: FrozenPolicy(unwrapped, head_only, compile_mode) if needed else None
+    policies = {name: FrozenPolicy(unwrapped, shared, compile_mode) if needed else None
                 for name, needed in (("old_policy", method.needs_old_policy),
                                      ("reference_policy", method.needs_reference_policy))}
     old_policy, reference_policy = policies["old_policy"], policies["reference_policy"]
@@ -143,7 +155,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
     progress = tqdm(total=total_steps, initial=state.step, desc=f"{method.name} train",
                     disable=args.disable_tqdm or not accelerator.is_local_main_process)
     primary = task.primary_metric
-    runtime_before = state.train_runtime
+    runtime_before = state.train_runtime + caching_seconds  # the encoder's pass over the training set is training
     start = window_start = time.perf_counter()
     window_samples = state.samples_seen
 
@@ -158,8 +170,8 @@ def train(config: RunConfig, method: Optional[Method] = None) -> dict:
         while state.epoch < num_epochs:
             in_head_warmup = state.epoch < args.head_warmup_epochs
             model.train()
-            if in_head_warmup:
-                unwrapped.encoder.eval()  # frozen features, as a linear probe reads them
+            if in_head_warmup or shared == "encoder":
+                unwrapped.encoder.eval()  # frozen features, as a linear probe reads them (and as they are cached)
             epoch_start = state.batches_in_epoch == 0
             method_starts = epoch_start and args.head_warmup_epochs > 0 and state.epoch == args.head_warmup_epochs
             if method_starts and reference_policy is not None:  # the starting model includes the warmed-up head
@@ -317,9 +329,9 @@ def _evaluate_representation(config: RunConfig) -> dict:
 def _training_step(accelerator, model, method: Method, old_policy, reference_policy, batch: dict):
     inputs = batch["inputs"]
     with accelerator.autocast():
-        logits, encoded = model(**inputs, return_encoder_output=True)
-        old_logits = old_policy(**inputs, encoder_output=encoded) if old_policy is not None else None
-        ref_logits = reference_policy(**inputs, encoder_output=encoded) if reference_policy is not None else None
+        logits, frozen_output = model(**inputs, return_frozen_output=True)
+        old_logits = old_policy(**inputs, frozen_output=frozen_output) if old_policy is not None else None
+        ref_logits = reference_policy(**inputs, frozen_output=frozen_output) if reference_policy is not None else None
     output = method(logits, batch["labels"], old_logits=old_logits, ref_logits=ref_logits)
     accelerator.backward(output.loss)
     return output.loss.detach(), output.metrics
@@ -331,7 +343,7 @@ def _head_warmup_step(accelerator, model: EncoderWithHead, loss_fn: CrossEntropy
     gradients over processes itself, once per optimizer step."""
     with accelerator.autocast():
         with torch.no_grad():
-            encoded = model.encoder(**batch["inputs"], num_layers=model.head.num_layers)
+            encoded = model.encode(**batch["inputs"])
         output = loss_fn(model.head(encoded), batch["labels"])
     accelerator.backward(output.loss)
     if accelerator.sync_gradients and accelerator.num_processes > 1:
@@ -375,6 +387,17 @@ def _save(accelerator: Accelerator, model, directory: Path, config: RunConfig) -
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(directory, run_config=config)
     accelerator.wait_for_everyone()
+
+
+def _check_features_can_be_cached(config: RunConfig) -> None:
+    """Cached features stand for the encoder's only if it never changes and reads the same inputs every epoch."""
+    fixes = [] if config.model.freeze_backbone else ["pass --freeze_backbone"]
+    augmentation_off = task_class(config.model.task).random_augmentation(config)
+    if augmentation_off:
+        fixes.append(augmentation_off)
+    if fixes:
+        raise ValueError(f"cache_frozen_features needs --freeze_backbone and no random augmentation: "
+                         f"{', and '.join(fixes)}")
 
 
 def _check_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:

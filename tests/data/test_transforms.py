@@ -46,6 +46,18 @@ def test_random_resized_crop_box_stays_inside_and_respects_area():
         assert 0.2 <= (right - left) * (bottom - top) / 1200 <= 0.7
 
 
+def test_full_scale_crop_is_the_whole_image_and_draws_nothing():
+    """scale (1, 1): the whole image when its aspect ratio is in range (else the largest central crop in range),
+    the same box every time, and no random number consumed."""
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    for width, height, expected in [(640, 480, (0, 0, 640, 480)), (500, 375, (0, 0, 500, 375)), (12, 10, (0, 0, 12, 10)),
+                                    (100, 40, (23, 0, 76, 40))]:
+        boxes = {random_resized_crop_box(width, height, (1.0, 1.0), (3 / 4, 4 / 3), generator) for _ in range(50)}
+        assert boxes == {expected}, (width, height)
+    assert torch.equal(generator.get_state(), state)
+
+
 def test_bad_crop_scale():
     with pytest.raises(ValueError, match="random_resized_crop_scale"):
         TrainTransform(Preprocessing(8), scale=(0.5, 1.5))

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from grpo_rm.models import load_encoder
+from grpo_rm.models import VisionEncoder, load_encoder
 from grpo_rm.processing import ImageProcessing as Preprocessing
 
 
@@ -84,3 +84,40 @@ def test_integer_sizes_of_older_processor_configs(tmp_path):
     assert (p.image_size, p.resize_size) == (224, 256)
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({"size": 224}))
     assert Preprocessing.from_pretrained(str(tmp_path), default_size=384).image_size == 224
+
+
+@pytest.mark.parametrize("fixture", ["tiny_dinov2", "tiny_dinov2_registers", "tiny_vit"])
+@pytest.mark.parametrize("train_last_n_blocks", [None, 2, 1, 0])
+def test_prefix_then_tail_is_the_transformers_forward(fixture, train_last_n_blocks, request):
+    """Bitwise, also the earlier layers a multi-layer head reads (3: the embeddings' output, both blocks')."""
+    encoder = load_encoder(request.getfixturevalue(fixture))
+    encoder.set_trainable(freeze_backbone=False, train_last_n_blocks=train_last_n_blocks)
+    pixels = torch.randn(2, 3, 16, 24)
+    reference = encoder.model(pixel_values=pixels, interpolate_pos_encoding=True, output_hidden_states=True)
+    first_patch = 1 + getattr(encoder.config, "num_register_tokens", 0)
+    state = encoder.prefix(pixels, num_layers=3)
+    frozen = 2 - train_last_n_blocks if train_last_n_blocks is not None else None
+    assert encoder.frozen_blocks() == frozen and state.next_block == (frozen or 0)
+    assert state.hidden_states[-1].requires_grad == (frozen is None)  # a frozen prefix runs without autograd
+    for output in (encoder.tail(state, num_layers=3), encoder(pixels, num_layers=3)):
+        assert torch.equal(output.cls_token, reference.last_hidden_state[:, 0])
+        assert torch.equal(output.tokens, reference.last_hidden_state[:, first_patch:])
+        *earlier, last = output.layer_tokens
+        for tokens, hidden in zip(earlier, reference.hidden_states[:2], strict=True):
+            assert torch.equal(tokens, encoder.model.layernorm(hidden)[:, first_patch:])
+        assert torch.equal(last, output.tokens)
+        assert output.grid_size == (4, 6) and output.input_size == (16, 24)
+
+
+def test_an_architecture_that_cannot_split_runs_whole_and_says_so(tiny_dinov2, monkeypatch, caplog):
+    monkeypatch.setattr(VisionEncoder, "splittable_model_types", frozenset())
+    encoder = load_encoder(tiny_dinov2)
+    with caplog.at_level("INFO", logger="grpo_rm.models.encoders"):
+        encoder.set_trainable(freeze_backbone=False, train_last_n_blocks=1)
+    assert "cannot run its first blocks apart" in caplog.text
+    assert encoder.frozen_blocks() is None
+    pixels = torch.randn(2, 3, 16, 16)
+    reference = encoder.model(pixel_values=pixels, output_hidden_states=True)
+    output = encoder(pixels, num_layers=2)
+    assert torch.equal(output.tokens, reference.last_hidden_state[:, 1:])
+    assert torch.equal(output.layer_tokens[0], encoder.model.layernorm(reference.hidden_states[-2])[:, 1:])

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from safetensors.torch import load_file
 
 from grpo_rm.config import RunConfig
 from grpo_rm.training import TrainingPreempted, loop, train
@@ -46,11 +47,13 @@ def crash_at_step(monkeypatch, step):
     monkeypatch.setattr(loop, "_training_step", failing)
 
 
-@pytest.mark.parametrize("method, workers, accumulation", [("grpo-rm", 0, 1), ("ce", 2, 1), ("grpo-rm", 0, 2)])
+@pytest.mark.parametrize("method, workers, accumulation, train_last_n_blocks",
+                         [("grpo-rm", 0, 1, None), ("ce", 2, 1, None), ("grpo-rm", 0, 2, 1)])
 def test_resume_after_a_crash_is_bitwise_the_uninterrupted_run(tmp_path, tiny_dinov2, monkeypatch, method, workers,
-                                                               accumulation):
+                                                               accumulation, train_last_n_blocks):
     extra = dict(method=method, dataloader_num_workers=workers, checkpointing_steps=4,
-                 per_device_train_batch_size=16 // accumulation, gradient_accumulation_steps=accumulation)
+                 per_device_train_batch_size=16 // accumulation, gradient_accumulation_steps=accumulation,
+                 train_last_n_blocks=train_last_n_blocks)
     reference = train(config(tiny_dinov2, tmp_path / "reference", **extra))
 
     # After checkpoint-8, which is mid-epoch 2 (old policy from epoch start): the 11th batch (or micro-batch pair).
@@ -58,6 +61,10 @@ def test_resume_after_a_crash_is_bitwise_the_uninterrupted_run(tmp_path, tiny_di
     with pytest.raises(KeyboardInterrupt):
         train(config(tiny_dinov2, tmp_path / "resumed", **extra))
     assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["checkpoint-4", "checkpoint-8"]
+    if method == "grpo-rm":  # with a frozen prefix, the old policy is a copy of the block and norm after it and the head
+        saved = load_file(tmp_path / "resumed" / "checkpoint-8" / "old_policy.safetensors")
+        assert {name.split(".")[0] for name in saved} == ({"blocks", "norm", "head"} if train_last_n_blocks else
+                                                          {"encoder", "head"})
     monkeypatch.undo()
     resumed = train(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
 
@@ -123,6 +130,22 @@ def test_resume_with_other_settings_is_refused_with_the_keys(tmp_path, tiny_dino
     results = train(config(tiny_dinov2, tmp_path, checkpointing_steps=5, max_train_steps=8, logging_steps=2,
                            resume_from_checkpoint=str(tmp_path / "checkpoint-5")))
     assert results["total_steps"] == 8
+
+
+def test_a_policy_of_another_shape_is_refused_with_the_file_named(tmp_path, tiny_dinov2):
+    """A checkpoint whose old policy copies the whole model (as grpo-rm wrote before the frozen blocks were shared)
+    cannot resume a run whose old policy is the trainable tail: a clear error, and the checkpoint is kept."""
+    from safetensors.torch import load_file, save_file
+
+    train(config(tiny_dinov2, tmp_path, train_last_n_blocks=1, checkpointing_steps=2, max_train_steps=3))
+    policy_file = tmp_path / "checkpoint-2" / "old_policy.safetensors"
+    whole_model = {f"encoder.model.{name}": tensor for name, tensor in load_file(policy_file).items()}
+    save_file(whole_model, policy_file)
+    with pytest.raises(ValueError, match=r"checkpoint-2/old_policy.safetensors does not hold the frozen policy "
+                                         r"this run builds .* start a new run in another --output_dir"):
+        train(config(tiny_dinov2, tmp_path, train_last_n_blocks=1, checkpointing_steps=2, max_train_steps=3,
+                     resume_from_checkpoint=str(tmp_path / "checkpoint-2")))
+    assert load_file(policy_file).keys() == whole_model.keys()
 
 
 def test_non_empty_output_dir_is_refused_unless_asked(tmp_path, tiny_dinov2):

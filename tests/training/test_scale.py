@@ -3,6 +3,7 @@
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoModel
 
 from grpo_rm import methods
 from grpo_rm.config import RunConfig
@@ -35,23 +36,31 @@ def test_accumulation_equals_one_big_batch(tmp_path, tiny_dinov2, method):
     assert accumulated["train_loss"] == pytest.approx(big["train_loss"], rel=1e-4)
 
 
-def test_frozen_encoder_runs_once_and_the_old_policy_holds_only_the_head(tmp_path, tiny_dinov2, monkeypatch):
+@pytest.mark.parametrize("frozen, shares, copied_blocks", [(dict(freeze_backbone=True), "encoder", []),
+                                                          (dict(train_last_n_blocks=1), "prefix", [1])])
+def test_the_frozen_part_runs_once_and_the_policies_copy_only_the_rest(tmp_path, tiny_dinov2, monkeypatch, frozen,
+                                                                       shares, copied_blocks):
     built = []
     original = methods.FrozenPolicy.__init__
 
-    def record(self, model, head_only=False, compile_mode=False):
-        original(self, model, head_only, compile_mode)
+    def record(self, model, shares=None, compile_mode=False):
+        original(self, model, shares, compile_mode)
         built.append(self)
 
     monkeypatch.setattr(methods.FrozenPolicy, "__init__", record)
-    shared = run(tiny_dinov2, tmp_path / "shared", freeze_backbone=True, beta=0.1, per_device_train_batch_size=16)
-    assert [p.head_only for p in built] == [True, True]  # old and reference policy
-    assert sum(t.numel() for t in built[0].model.state_dict().values()) == 16 * 10 + 10  # the linear head alone
+    shared = run(tiny_dinov2, tmp_path / "shared", beta=0.1, per_device_train_batch_size=16, **frozen)
+    assert [p.shares for p in built] == [shares, shares]  # old and reference policy
+    transformer = AutoModel.from_pretrained(tiny_dinov2)
+    copied = [transformer.encoder.layer[i] for i in copied_blocks] + ([transformer.layernorm] if copied_blocks else [])
+    head = 16 * 10 + 10  # the linear head on 10 digits
+    assert sum(t.numel() for t in built[0].model.state_dict().values()) == head + sum(
+        p.numel() for module in copied for p in module.parameters())
 
-    monkeypatch.setattr(EncoderWithHead, "encoder_is_frozen", property(lambda self: False))
-    full = run(tiny_dinov2, tmp_path / "full", freeze_backbone=True, beta=0.1, per_device_train_batch_size=16)
-    assert not built[-1].head_only
-    assert (tmp_path / "shared" / "head.safetensors").read_bytes() == (tmp_path / "full" / "head.safetensors").read_bytes()
+    monkeypatch.setattr(EncoderWithHead, "frozen_part", property(lambda self: None))
+    full = run(tiny_dinov2, tmp_path / "full", beta=0.1, per_device_train_batch_size=16, **frozen)
+    assert built[-1].shares is None
+    for name in ("head.safetensors", "model.safetensors"):
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "full" / name).read_bytes()
     assert shared["eval_loss"] == full["eval_loss"]
 
 
