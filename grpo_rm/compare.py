@@ -25,7 +25,7 @@ from typing import Sequence
 from .config import RunConfig
 from .data import same_dataset
 from .files import ALL_RESULTS_NAME, METRICS_LOG_NAME, write_json_atomic, write_text_atomic
-from .reporting import average_records, markdown_table, plot_training_curves, read_metrics_log
+from .reporting import average_records, markdown_table, plot_grid_metrics, plot_training_curves, read_metrics_log
 from .tasks import task_class
 from .training import train
 from .training.checkpoints import list_checkpoints
@@ -58,11 +58,12 @@ class Variant:
 NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_datasets", "ignore_mismatched_sizes",
                  "resume_from_checkpoint")
 # Keys that may differ between a finished run and a re-run of the same comparison: none changes results.
-# objective_preset only names the objective's values, which are compared themselves.
+# objective_preset only names the objective's values, which are compared themselves; cache_frozen_features changes
+# only the rounding (the frozen row of an earlier comparison, trained without it, is reused).
 BOOKKEEPING_KEYS = ("objective_preset", "output_dir", "overwrite_output_dir", "disable_tqdm", "report_to", "logging_steps",
                     "per_device_eval_batch_size", "dataloader_num_workers", "feature_cache_dir",
-                    "checkpointing_steps", "save_total_limit", "resume_from_checkpoint", "run_name",
-                    "tracker_project_name", "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token")
+                    "cache_frozen_features", "checkpointing_steps", "save_total_limit", "resume_from_checkpoint",
+                    "run_name", "tracker_project_name", "push_to_hub", "hub_model_id", "hub_private_repo", "hub_token")
 
 
 def parse_sweeps(specs: Sequence[str], flag: str = "--sweep") -> dict[str, list[str]]:
@@ -155,6 +156,9 @@ def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "
             config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
                                          overwrite_output_dir=True, eval_datasets=eval_datasets or None,
                                          ignore_mismatched_sizes=True, resume_from_checkpoint="latest")
+            if variant.family == "frozen" and task_class(config.model.task).random_augmentation(config) is None:
+                # A linear probe's speed: the encoder reads the training set once, the head trains on its features.
+                config = config.with_overrides(cache_frozen_features=True)
             settings = json.dumps(_result_settings(config), sort_keys=True, default=str)
             earlier = by_settings.get(settings)
             if earlier is None:
@@ -269,11 +273,31 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
     )
     first_runs = {r["variant"]: r["run_dir"] for r in reversed(runs)}  # each row's first seed
     images = [curves, *task.figures([first_runs[name] for name in variant_names], output_dir, variant_names)]
+    if grid and len(grid) == 1 and all(re.fullmatch(r"[-+0-9.eE]+", v) for v in next(iter(grid.values()))):
+        images.append(plot_grid_metrics(grid_panels(summary, plan), next(iter(grid)), output_dir / "grid.png"))
     write_text_atomic(output_dir / "report.html", html_report(tables, images, comparison))
     print("\n" + tables)
     written = ", ".join(["comparison.json", *(Path(image).name for image in images), "report.html"])
     print(f"Wrote {output_dir / 'comparison.md'}, {written}")
     return comparison
+
+
+def grid_panels(summary: dict, plan: Sequence[PlannedRun]) -> list[tuple[str, dict]]:
+    """For a one-axis numeric grid: per dataset and metric, {family: [(grid value, mean, std)]}, to plot how each
+    method's results (own head, retention) move along the grid, and where one collapses."""
+    rows = {p.variant.name: p.variant for p in plan}
+    panels = []
+    for dataset, metrics in summary.items():
+        for metric, by_row in metrics.items():
+            if "runtime" in metric:
+                continue
+            lines: dict[str, list[tuple[float, float, float]]] = {}
+            for row, stats in by_row.items():
+                variant = rows[row]
+                (value,) = variant.grid_point.values()
+                lines.setdefault(variant.family, []).append((float(value), stats["mean"], stats["std"] or 0.0))
+            panels.append((f"{Path(dataset).name}: {metric}", lines))
+    return panels
 
 
 def best_grid_points(runs: list[dict], family_of: dict[str, str], selection_key: str) -> dict[str, str]:

@@ -93,6 +93,34 @@ def plot_training_curves(
     return path
 
 
+def plot_grid_metrics(panels: Sequence[tuple[str, Mapping[str, Sequence[tuple[float, float, float]]]]],
+                      axis_name: str, path: str | Path) -> Path:
+    """One panel per (title, {family: [(grid value, mean, std) ...]}): a metric against a numeric grid axis (a
+    learning rate, log scale when it spans a decade), one line with seed error bars per method or variant."""
+    columns = min(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    figure = _figure((5 * columns, 3.8 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, (title, lines) in zip(axes, panels):
+        for family, points in lines.items():
+            points = sorted(points)
+            axis.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                          marker="o", markersize=3, capsize=3, label=family)
+        values = [p[0] for points in lines.values() for p in points]
+        if values and min(values) > 0 and max(values) >= 10 * min(values):
+            axis.set_xscale("log")
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel(axis_name)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    for axis in axes[len(panels):]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    return path
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(value: Any) -> str:
         return f"{value:.4f}" if isinstance(value, float) else str(value)

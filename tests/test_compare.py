@@ -312,6 +312,15 @@ def test_grid_report_picks_each_rows_best_point_on_validation_and_measures_conve
     rows = table_cells(best_section, "digits")
     assert set(rows) == {"ce @ learning_rate=1e-3", "grpo-rm @ learning_rate=1e-4"}
     assert rows["grpo-rm @ learning_rate=1e-4"]["top-1 (own head)"].startswith(f"{(0.77 + 0.78) / 2:.4f} ± ")
+    assert (tmp_path / "cmp" / "grid.png").is_file()
+    from grpo_rm.compare import grid_panels, plan_comparison
+
+    plan = plan_comparison(base, ["ce", "grpo-rm"], [0, 1], grid=parse_sweeps(["learning_rate=1e-4,1e-3"], "--grid"))
+    panels = dict(grid_panels(comparison["summary"], plan))
+    own = panels["digits: top-1 (own head)"]
+    assert sorted(own) == ["ce", "grpo-rm"]
+    assert [point[:2] for point in sorted(own["grpo-rm"])] == [(1e-4, pytest.approx(0.775)),
+                                                             (1e-3, pytest.approx(0.05 + 0.005))]
     convergence_rows = markdown.split("## Convergence")[1]
     assert "| grpo-rm @ learning_rate=1e-4 | 0.7050 | 0.7950 | 0.8250 | 25 |" in convergence_rows
     assert "| ce @ learning_rate=1e-3 | 0.6050 | 0.7550 | 0.8050 | 30 |" in convergence_rows

@@ -38,4 +38,7 @@ def test_image_segmentation_numbers_are_unchanged(tmp_path, tiny_dinov2):
                         method="grpo-rm", max_train_samples=16, max_eval_samples=6, per_device_train_batch_size=8,
                         num_train_epochs=1, image_size=16, learning_rate=1e-3, seg_scale_range=[0.8, 1.2]), tmp_path)
     for key, value in PINNED["segmentation"].items():
-        assert results[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+        # One epoch, old policy refreshed at its start: every ratio is 1 and the loss is 0 up to rounding,
+        # whose last digits depend on the number of threads; 1e-8 still catches any real change.
+        noise = 1e-8 if key == "train_loss" else 1e-12
+        assert results[key] == pytest.approx(value, rel=1e-6, abs=noise), key
