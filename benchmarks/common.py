@@ -31,7 +31,7 @@ from transformers.utils import logging as transformers_logging
 from grpo_rm.config import ModelArguments, ObjectiveArguments, TrainingArguments
 from grpo_rm.methods import FrozenPolicy, build_method
 from grpo_rm.processing import ImageProcessing
-from grpo_rm.runtime import make_accelerator
+from grpo_rm.runtime import keep_freed_cpu_memory, make_accelerator
 from grpo_rm.tasks import build_model
 from grpo_rm.training.loop import (
     _build_optimizer,
@@ -97,7 +97,10 @@ def accelerator_for(device: str, mixed_precision: str = "no", compile_mode=False
         from accelerate.utils import TorchDynamoPlugin
 
         kwargs["dynamo_plugin"] = TorchDynamoPlugin(backend="inductor", mode=compile_mode)
-    return make_accelerator(use_cpu=device == "cpu", mixed_precision=mixed_precision, **kwargs)
+    accelerator = make_accelerator(use_cpu=device == "cpu", mixed_precision=mixed_precision, **kwargs)
+    if accelerator.device.type == "cpu":
+        keep_freed_cpu_memory()  # as train() does on CPU
+    return accelerator
 
 
 @dataclass
