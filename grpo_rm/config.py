@@ -450,8 +450,9 @@ class RunConfig:
         values = self.to_dict()
         if "objective_preset" in overrides:
             # A new preset replaces what the old one set; values set on top of the old one stay.
+            explicit = self.objective.explicit_values()
             for key in self.objective.preset_values:
-                values[key] = self.objective.explicit_values().get(key)
+                values[key] = explicit.get(key)
         return parse_run_config(_as_flags({**values, **overrides}))
 
     def save(self, directory: str | Path) -> Path:

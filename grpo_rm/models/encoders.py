@@ -18,7 +18,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import huggingface_hub
 import torch
@@ -153,6 +153,10 @@ class Encoder(nn.Module):
 
     modality: str
     default_pooling: str
+    # Each modality's static ``make_output(hidden, earlier, norm, **output_fields) -> EncoderOutput``: the output
+    # from the last hidden states (after the final norm) and, for a head reading several layers, the earlier
+    # ones (before it); ``output_fields`` are what ``prefix`` stored in ``EncoderState.output_fields``.
+    make_output: Callable[..., EncoderOutput]
     # transformers model types (config.model_type) that run in two parts: the model calls every block with the same
     # arguments after the hidden states, and nothing but ``final_norm`` comes between the last block and the output.
     splittable_model_types: frozenset[str] = frozenset()
@@ -267,13 +271,6 @@ class Encoder(nn.Module):
         hidden_states = _run_blocks(blocks, state.hidden_states, state.block_args, state.block_kwargs, num_layers)
         earlier = hidden_states[:-1] if num_layers > 1 else None
         return cls.make_output(norm(hidden_states[-1]), earlier, norm, **state.output_fields)
-
-    @staticmethod
-    def make_output(hidden: torch.Tensor, earlier: Optional[list[torch.Tensor]], norm: nn.Module,
-                    **output_fields) -> EncoderOutput:
-        """The output from the last hidden states (after the final norm) and, for a head reading several layers,
-        the earlier ones (before it)."""
-        raise NotImplementedError
 
     def set_trainable(self, freeze_backbone: bool, train_last_n_blocks: Optional[int]) -> None:
         """Freeze all, or everything up to the last N blocks (those and the final norm stay trainable)."""
