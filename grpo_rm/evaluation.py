@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from .files import write_json_atomic
+from .objective import at_least_float32
 from .metrics import confusion_matrix, macro_f1, segmentation_scores
 from .reporting import voc_colormap
 
@@ -45,7 +46,7 @@ def evaluate_classifier(
     for batch in bar:
         with accelerator.autocast():
             logits = model(**batch["inputs"])
-        logits, labels = accelerator.gather_for_metrics((logits.float(), batch["labels"]))
+        logits, labels = accelerator.gather_for_metrics((at_least_float32(logits), batch["labels"]))
         predictions = logits.argmax(dim=-1)
         confusion += confusion_matrix(predictions, labels, num_classes, ignore_index=-100)
         if predictions_dir is not None:  # per-example lists only when they are written
@@ -180,7 +181,7 @@ def evaluate_segmenter(model, dataset, accelerator: Accelerator, ignore_index: i
         bar = tqdm(predictions, total=len(indices), desc=description, leave=False,
                    disable=not (show_progress and accelerator.is_local_main_process))
         for (index, mask), logits in bar:
-            logits = F.interpolate(logits[None].float(), size=mask.shape, mode="bilinear", align_corners=False)[0]
+            logits = F.interpolate(at_least_float32(logits[None]), size=mask.shape, mode="bilinear", align_corners=False)[0]
             prediction = logits.argmax(dim=0)
             confusion += confusion_matrix(prediction, mask.to(accelerator.device), num_classes, ignore_index)
             if predictions_dir is not None:

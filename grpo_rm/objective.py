@@ -32,6 +32,11 @@ class LossOutput(NamedTuple):
     metrics: dict[str, torch.Tensor]
 
 
+def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """Half-precision values upcast to float32; float32 and float64 ones (exact tests) unchanged."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
 def _flatten_queries(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[N, C] or [N, C, *spatial] logits -> [queries, C]; targets -> [queries]."""
     if logits.dim() < 2:
@@ -126,7 +131,7 @@ def grpo_rm_loss(
 
     ``logits`` and ``old_logits`` are [N, C] (classification) or [N, C, H, W] (one query
     per pixel); ``targets`` are [N] or [N, H, W]. Queries labelled ``ignore_index`` are
-    left out of every mean. Math runs in float32 whatever the input dtype.
+    left out of every mean. Math runs in float32 for half-precision inputs, else in the inputs' dtype.
 
     The ratio is clipped to [1 - epsilon, 1 + epsilon_high] (``epsilon_high=None``: epsilon). A query's
     C class terms are averaged (``group_weighting="uniform"``) or weighted by the old policy's
@@ -142,14 +147,14 @@ def grpo_rm_loss(
     num_classes = flat_logits.shape[-1]
     valid = _valid_query_mask(flat_targets, num_classes, ignore_index)
 
-    logp = F.log_softmax(flat_logits[valid].float(), dim=-1)
-    old_logp = F.log_softmax(_flatten_queries(old_logits, targets)[0][valid].detach().float(), dim=-1)
+    logp = F.log_softmax(at_least_float32(flat_logits[valid]), dim=-1)
+    old_logp = F.log_softmax(at_least_float32(_flatten_queries(old_logits, targets)[0][valid].detach()), dim=-1)
     valid_targets = flat_targets[valid]
     num_queries = valid_targets.numel()
     if num_queries == 0:
         # Multiplying keeps the graph connected so every rank still runs backward (DDP). Summing in
         # float32 matters: a half sum overflows (eight fp16 logits of 1e4) and inf * 0 is NaN.
-        zero = logits.sum(dtype=torch.float32) * 0.0
+        zero = at_least_float32(logits).sum() * 0.0
         metrics = {name: zero.detach() for name in _metric_names(beta)}
         return LossOutput(zero, metrics)
 
@@ -177,7 +182,7 @@ def grpo_rm_loss(
     probs = logp.exp()
     kl = None
     if beta > 0:
-        ref_logp = F.log_softmax(_flatten_queries(ref_logits, targets)[0][valid].detach().float(), dim=-1)
+        ref_logp = F.log_softmax(at_least_float32(_flatten_queries(ref_logits, targets)[0][valid].detach()), dim=-1)
         kl = (probs * (logp - ref_logp)).sum(dim=-1)
         objective = objective - beta * kl
     loss = -objective.mean()
@@ -229,9 +234,9 @@ def cross_entropy_loss(
     flat_logits, flat_targets = _flatten_queries(logits, targets)
     valid = _valid_query_mask(flat_targets, flat_logits.shape[-1], ignore_index)
     if not bool(valid.any()):
-        zero = logits.sum(dtype=torch.float32) * 0.0  # a half-precision sum can overflow, and inf * 0 is NaN
+        zero = at_least_float32(logits).sum() * 0.0  # a half-precision sum can overflow, and inf * 0 is NaN
         return LossOutput(zero, {"entropy": zero.detach()})
-    valid_logits = flat_logits[valid].float()
+    valid_logits = at_least_float32(flat_logits[valid])
     loss = F.cross_entropy(valid_logits, flat_targets[valid], label_smoothing=label_smoothing)
     logp = F.log_softmax(valid_logits, dim=-1)
     with torch.no_grad():

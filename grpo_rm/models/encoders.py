@@ -177,11 +177,12 @@ class Encoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> "Encoder":
-        # Weights load in float32 whatever they were saved in: training keeps float32 master
-        # weights, and mixed precision is accelerate's job. Only safetensors: a pickled
-        # pytorch_model.bin could run code when read.
+        # Weights load in torch's default dtype (float32) whatever they were saved in: training keeps float32
+        # master weights, and mixed precision is accelerate's job; a float64 default (tests pinning numbers
+        # that must hold on any machine) trains in float64. Only safetensors: a pickled pytorch_model.bin
+        # could run code when read.
         try:
-            model = AutoModel.from_pretrained(name_or_path, dtype=torch.float32, use_safetensors=True)
+            model = AutoModel.from_pretrained(name_or_path, dtype=torch.get_default_dtype(), use_safetensors=True)
         except OSError as error:
             raise ValueError(f"{name_or_path}: no model.safetensors weights ({error}). grpo-rm reads weights only from "
                              "safetensors files, which cannot run code; convert a pickled checkpoint with "

@@ -15,6 +15,7 @@ import torch
 from accelerate import Accelerator
 
 from ..files import write_text_atomic
+from ..objective import at_least_float32
 
 
 @dataclass
@@ -70,7 +71,7 @@ class MetricWindow:
     def add(self, **metrics: torch.Tensor) -> None:
         """Per-batch metrics (each micro-batch when gradients accumulate)."""
         for name, value in metrics.items():
-            value = value.detach().float()
+            value = at_least_float32(value.detach())
             self.sums[name] = self.sums[name] + value if name in self.sums else value
             self.counts[name] = self.counts.get(name, 0) + 1
 
