@@ -1,9 +1,9 @@
 """What the benchmark scripts share: a random-weights DINOv2 on disk, and the training loop's own step.
 
 The step is the loop's code, not a copy of it: ``grpo_rm.training.loop`` builds the optimizer
-(``_build_optimizer``), freezes unreached parameters (``_freeze_unused_parameters``), runs the
-forward passes, the method's loss and the backward (``_training_step``) and clips the gradients
-(``_clip_gradients``); this module only adds ``optimizer.step()`` / ``zero_grad`` as ``train`` does.
+(``build_optimizer``), freezes unreached parameters (``freeze_unused_parameters``), runs the
+forward passes, the method's loss and the backward (``training_step``) and clips the gradients
+(``clip_gradients``), all from ``grpo_rm.training.steps``; this module only adds ``optimizer.step()`` / ``zero_grad`` as ``train`` does.
 Left out of the timed step, the same for both methods: data loading, the LR scheduler and logging.
 Those private names are the loop's; if the loop renames them, this module has to follow.
 
@@ -33,12 +33,7 @@ from grpo_rm.methods import FrozenPolicy, build_method
 from grpo_rm.processing import ImageProcessing
 from grpo_rm.runtime import keep_freed_cpu_memory, make_accelerator
 from grpo_rm.tasks import build_model
-from grpo_rm.training.loop import (
-    _build_optimizer,
-    _clip_gradients,
-    _freeze_unused_parameters,
-    _training_step,
-)
+from grpo_rm.training.steps import build_optimizer, clip_gradients, freeze_unused_parameters, training_step
 
 transformers_logging.disable_progress_bar()  # no "Loading weights" bars between the figures
 
@@ -53,7 +48,7 @@ SHAPES = {"vit-s14": (384, 12, 6, 1536), "vit-b14": (768, 12, 12, 3072)}
 def save_random_dinov2(directory: str | Path, hidden: int, layers: int, heads: int, mlp: int, patch: int,
                        image_size: int, seed: int = 0) -> str:
     """A randomly initialised DINOv2 saved like a hub checkpoint: config, safetensors weights and
-    ``preprocessor_config.json`` (as ``grpo_rm.demo.build_standin_encoder`` does)."""
+    ``preprocessor_config.json`` (as ``grpo_rm.commands.demo.build_standin_encoder`` does)."""
     torch.manual_seed(seed)
     config = Dinov2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                           intermediate_size=mlp, patch_size=patch, image_size=image_size)
@@ -130,11 +125,11 @@ def build_step(encoder_dir: str, mode: str, method_name: str, num_classes: int, 
     model = build_model(ModelArguments(model_name_or_path=encoder_dir, image_size=image_size,
                                        freeze_backbone=freeze_backbone, train_last_n_blocks=last_n),
                         [str(i) for i in range(num_classes)])
-    method = build_method(ObjectiveArguments(method=method_name, beta=0.0))
+    method = build_method(method_name, ObjectiveArguments(method=method_name, beta=0.0).settings())
     size = model.processor.image_size
-    _freeze_unused_parameters(model, {"pixel_values": torch.zeros(1, 3, size, size)})
+    freeze_unused_parameters(model, {"pixel_values": torch.zeros(1, 3, size, size)})
     args = TrainingArguments(learning_rate=learning_rate, head_learning_rate=1e-3, max_grad_norm=max_grad_norm)
-    optimizer = _build_optimizer(model, args)
+    optimizer = build_optimizer(model, args)
     model, optimizer = accelerator.prepare(model, optimizer)
     if before_policies is not None:
         before_policies()
@@ -149,8 +144,8 @@ def build_step(encoder_dir: str, mode: str, method_name: str, num_classes: int, 
     model.train()
 
     def run(batch: dict) -> None:
-        _training_step(accelerator, model, method, old_policy, None, batch)
-        _clip_gradients(accelerator, model, max_grad_norm)
+        training_step(accelerator, model, method, old_policy, None, batch)
+        clip_gradients(accelerator, model, max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

@@ -3,7 +3,7 @@
 Random-weights DINOv2 shapes (facebook/dinov2-small: hidden 384, 12 blocks, 6 heads, MLP 1536;
 facebook/dinov2-base: 768, 12, 12, 3072; patch 14) at 224 px, full fine-tuning, bf16 autocast
 (``mixed_precision=bf16``, as ``--mixed_precision bf16`` runs), a linear head on the class token.
-The step is the training loop's own (``benchmarks/common.py``: ``_training_step``, ``_clip_gradients``,
+The step is the training loop's own (``benchmarks/common.py``: ``training_step``, ``clip_gradients``,
 AdamW); data loading is not in it. Both methods are built in one process and stepped in
 alternating blocks, ``--rounds`` times; figures are medians over the rounds.
 

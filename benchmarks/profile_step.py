@@ -1,13 +1,13 @@
 """Where a GRPO-RM step's time goes, next to a cross-entropy step: phases and top operators.
 
-Runs the training loop's own step (``benchmarks/common.py``: ``_training_step``, ``_clip_gradients``,
+Runs the training loop's own step (``benchmarks/common.py``: ``training_step``, ``clip_gradients``,
 AdamW) with each piece wrapped in a timer and a ``torch.profiler.record_function`` label:
 
 - ``forward``: the training model's forward (``model(**inputs, return_frozen_output=True)``)
 - ``old_policy_forward``: the frozen old policy (GRPO-RM only)
 - ``loss``: the method (``cross_entropy_loss`` or ``grpo_rm_loss``)
 - ``backward``: ``accelerator.backward(loss)``
-- ``clip_grad``: ``_clip_gradients`` (the gradient norm)
+- ``clip_grad``: ``clip_gradients`` (the gradient norm)
 - ``optimizer``: ``optimizer.step()`` and ``zero_grad``
 
 Phase shares come from timers (the process's CPU time on CPU, robust to other jobs' load; wall
@@ -30,7 +30,7 @@ import common  # benchmarks/common.py
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from grpo_rm.training.loop import _clip_gradients, _training_step
+from grpo_rm.training.steps import clip_gradients, training_step
 
 PHASES = ("forward", "old_policy_forward", "loss", "backward", "clip_grad", "optimizer")
 
@@ -63,12 +63,12 @@ def instrumented_step(step: common.Step, batch: dict, clock: Clock, max_grad_nor
     old_policy = clock.region("old_policy_forward", step.old_policy) if step.old_policy is not None else None
     method = clock.region("loss", step.method)
     backward = accelerator.backward
-    accelerator.backward = clock.region("backward", backward)  # what _training_step calls
+    accelerator.backward = clock.region("backward", backward)  # what training_step calls
     try:
         common.synchronize(clock.device)
         start = clock.now()
-        _training_step(accelerator, model, method, old_policy, None, batch)
-        clock.region("clip_grad", _clip_gradients)(accelerator, step.model, max_grad_norm)
+        training_step(accelerator, model, method, old_policy, None, batch)
+        clock.region("clip_grad", clip_gradients)(accelerator, step.model, max_grad_norm)
 
         def optimizer_step():
             step.optimizer.step()

@@ -4,8 +4,8 @@ What is timed is the training loop's own step (see ``benchmarks/common.py``): th
 ``grpo_rm.tasks.build_model`` with ``ModelArguments(freeze_backbone=..., train_last_n_blocks=...)``,
 the old policy ``FrozenPolicy(model, shares=model.frozen_part)`` (a copy of the head when the backbone
 is frozen, of the last 2 blocks, final norm and head for last2, of the whole model otherwise), and
-``grpo_rm.training.loop._training_step`` (forward with ``return_frozen_output``, old-policy
-forward, the method's loss, backward) followed by ``_clip_gradients`` and the AdamW step. Both
+``grpo_rm.training.steps.training_step`` (forward with ``return_frozen_output``, old-policy
+forward, the method's loss, backward) followed by ``clip_gradients`` and the AdamW step. Both
 methods see the same random-weights DINOv2, batch, image size and seed; GRPO-RM runs with beta = 0
 (no reference policy). Data loading, the LR scheduler and logging are not in the step.
 
@@ -102,7 +102,7 @@ def memory_child(args: argparse.Namespace) -> None:
     # Warm the loss's code path on a dummy [2, C] batch before the baseline, as the loop's one-image pass
     # warms the model's: lazily initialised runtime state would otherwise count as the method's memory.
     dummy = torch.randn(2, args.num_classes, requires_grad=True)
-    build_method(ObjectiveArguments(method=method))(dummy, torch.tensor([0, 1]), dummy.detach()).loss.backward()
+    build_method(method, ObjectiveArguments(method=method).settings())(dummy, torch.tensor([0, 1]), dummy.detach()).loss.backward()
     baseline = {}
 
     def take_baseline() -> None:

@@ -1,13 +1,13 @@
 """Whole-run wall time of ``grpo-rm train``, GRPO-RM relative to cross-entropy: full fine-tuning, frozen backbone.
 
-Each run is ``grpo_rm.training.train(RunConfig)``, i.e. what ``grpo-rm train`` does: setup, the
+Each run is ``grpo_rm.commands.train.run_training(RunConfig)``, i.e. what ``grpo-rm train`` does: setup, the
 training loop (data loading, augmentation, logging, per-epoch validation and best-model saving,
 the old-policy refresh each epoch), the final save and test evaluation. The encoder is a
 random-weights DINOv2 saved with ``save_pretrained`` (default: the demo's small stand-in shape,
 hidden 96, 4 blocks, 4 heads, MLP 192, patch 4, 32 px), the data the embedded ``digits``
 (1,257 training images), with a small evaluation (``--max_eval_samples``, validation and test).
 
-Each run's wall time (the ``train()`` call) and the process's CPU time over that call
+Each run's wall time (the ``run_training()`` call) and the process's CPU time over that call
 (``time.process_time``; DataLoader workers are 0, so all the work is in this process) are recorded,
 and ``train_runtime`` (the loop's own wall clock, without setup, the final save and test). Runs of
 one mode alternate CE / GRPO-RM, the order flipping each round; each ratio is the median over
@@ -33,7 +33,7 @@ import common  # benchmarks/common.py
 import torch
 
 from grpo_rm.config import RunConfig
-from grpo_rm.training import train
+from grpo_rm.commands.train import run_training
 
 TARGETS = {"full": 1.33, "frozen": 1.08}  # no whole-run target for last2 in the issue
 
@@ -62,7 +62,7 @@ def run_once(encoder_dir: str, output_dir: Path, mode: str, method: str, args) -
         "mixed_precision": "bf16" if args.bf16 else "no",
     })
     start, cpu = time.perf_counter(), time.process_time()
-    results = train(config)
+    results = run_training(config)
     return {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
             "train_runtime": results["train_runtime"], "steps": results["total_steps"], "epochs": results["epoch"]}
 
@@ -108,7 +108,7 @@ def main() -> None:
           f"image={args.image_size}; digits, batch {args.batch_size}, {args.steps} steps, max_eval_samples "
           f"{args.max_eval_samples}, {args.rounds} round(s); total {time.perf_counter() - began:.0f} s")
     clock = "cpu_s" if common.primary_clock(args.device) == "cpu" else "wall_s"
-    print(f"verdicts on the {'process CPU' if clock == 'cpu_s' else 'wall'} time of whole train() calls; "
+    print(f"verdicts on the {'process CPU' if clock == 'cpu_s' else 'wall'} time of whole run_training() calls; "
           f"'loop x CE' is train_runtime's (wall) ratio")
     print(f"| {'mode':<7}| {'CE s':>7} | {'GRPO s':>7} | {'time x CE':>9} | {'CE wall s':>9} | {'GRPO wall s':>11} | "
           f"{'wall x CE':>9} | {'loop x CE':>9} | {'target':>6} |      |")

@@ -22,6 +22,13 @@ EVAL_RESULTS_NAME = "eval_results.json"
 REPRESENTATION_RESULTS_NAME = "representation_results.json"
 MODEL_CARD_NAME = "README.md"
 TENSORBOARD_DIR = "tensorboard"
+# A comparison's output directory (grpo-rm compare, grpo-rm demo): one run directory per row and seed under runs/.
+COMPARISON_RUNS_DIR = "runs"
+COMPARISON_JSON_NAME = "comparison.json"
+COMPARISON_MARKDOWN_NAME = "comparison.md"
+REPORT_HTML_NAME = "report.html"
+CURVES_FIGURE_NAME = "curves.png"
+GRID_FIGURE_NAME = "grid.png"
 # sentence-transformers' on-disk contract for a text encoder and its pooling.
 SENTENCE_TRANSFORMERS_MODULES_NAME = "modules.json"
 SENTENCE_BERT_CONFIG_NAME = "sentence_bert_config.json"

@@ -12,6 +12,7 @@ Nothing here knows about models, configs or files.
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 from typing import Callable, NamedTuple, Union
 
 import torch
@@ -23,6 +24,18 @@ REWARD_PRESETS = ("accuracy", "accuracy+uniformity", "probability-gap", "margin"
 SCALE_REWARDS = ("group", "batch", "none")
 GROUP_WEIGHTINGS = ("uniform", "old_policy")
 ADVANTAGE_STD_EPS = 1e-4
+
+# METHOD.md's objective as the paper specifies it: the defaults of ``grpo_rm_loss`` below and of the ``paper``
+# preset (``grpo_rm.methods.presets``), written here once.
+PAPER_SETTINGS = MappingProxyType({
+    "epsilon": 0.2,
+    "epsilon_high": None,  # None: the clip is symmetric, [1 - epsilon, 1 + epsilon]
+    "beta": 0.0,
+    "reward": "accuracy+uniformity",
+    "uniformity_weight": 1.0,
+    "scale_rewards": "group",
+    "group_weighting": "uniform",
+})
 
 
 class LossOutput(NamedTuple):
@@ -66,8 +79,8 @@ def _valid_query_mask(targets: torch.Tensor, num_classes: int, ignore_index: int
 def compute_rewards(
     old_probs: torch.Tensor,
     targets: torch.Tensor,
-    reward: Union[str, RewardFn] = "accuracy+uniformity",
-    uniformity_weight: float = 1.0,
+    reward: Union[str, RewardFn] = PAPER_SETTINGS["reward"],
+    uniformity_weight: float = PAPER_SETTINGS["uniformity_weight"],
     old_logprobs: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Reward of every class of every query: [Q, C] from old probabilities [Q, C] and labels [Q].
@@ -96,7 +109,7 @@ def compute_rewards(
     raise ValueError(f"unknown reward {reward!r}; choose one of {REWARD_PRESETS} or pass a callable")
 
 
-def group_advantages(rewards: torch.Tensor, scale_rewards: str = "group") -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, scale_rewards: str = PAPER_SETTINGS["scale_rewards"]) -> torch.Tensor:
     """Group-relative advantages over the class dimension of [Q, C] rewards.
 
     Every mode subtracts each group's mean. ``group`` divides by each group's std, ``batch`` by the std
@@ -117,14 +130,14 @@ def grpo_rm_loss(
     old_logits: torch.Tensor,
     targets: torch.Tensor,
     *,
-    epsilon: float = 0.2,
-    epsilon_high: float | None = None,
-    reward: Union[str, RewardFn] = "accuracy+uniformity",
-    uniformity_weight: float = 1.0,
-    scale_rewards: str = "group",
-    group_weighting: str = "uniform",
+    epsilon: float = PAPER_SETTINGS["epsilon"],
+    epsilon_high: float | None = PAPER_SETTINGS["epsilon_high"],
+    reward: Union[str, RewardFn] = PAPER_SETTINGS["reward"],
+    uniformity_weight: float = PAPER_SETTINGS["uniformity_weight"],
+    scale_rewards: str = PAPER_SETTINGS["scale_rewards"],
+    group_weighting: str = PAPER_SETTINGS["group_weighting"],
     ignore_index: int = -100,
-    beta: float = 0.0,
+    beta: float = PAPER_SETTINGS["beta"],
     ref_logits: torch.Tensor | None = None,
 ) -> LossOutput:
     """GRPO-RM loss: minus the mean over queries of the clipped group surrogate minus beta*KL.

@@ -64,9 +64,9 @@ def test_demo_writes_table_and_curves(tmp_path, capsys):
     assert "STAND-IN" in printed and "facebook/dinov2-small" in printed
     comparison = json.loads((out / "comparison.json").read_text())
     table = (out / "comparison.md").read_text()
-    for method in ("ce", "grpo-rm"):
-        accuracy = comparison["runs"][method]["eval_accuracy"]
-        assert f"| {method} | {accuracy:.4f} |" in table
+    for run in comparison["runs"]:
+        assert f"| {run['variant']} | {run['results']['eval_accuracy']:.4f} |" in table
+    assert [run["variant"] for run in comparison["runs"]] == ["ce", "grpo-rm"]
     assert (out / "curves.png").stat().st_size > 10_000
 
 
@@ -95,10 +95,11 @@ def test_text_demo_writes_table_and_curves(tmp_path, tiny_bert, text_parquet, ca
     assert "GRPO-RM" in capsys.readouterr().out
     comparison = json.loads((out / "comparison.json").read_text())
     table = (out / "comparison.md").read_text()
-    assert "test macro-F1" in table
-    for row in ("frozen", "ce", "grpo-rm"):
-        results = comparison["runs"][row]
-        assert f"| {row} | {results['eval_accuracy']:.4f} | {results['eval_macro_f1']:.4f} |" in table
+    assert "macro-F1 (own head)" in table
+    assert [run["variant"] for run in comparison["runs"]] == ["frozen", "ce", "grpo-rm"]
+    for run in comparison["runs"]:
+        results = run["results"]
+        assert f"| {run['variant']} | {results['eval_accuracy']:.4f} | {results['eval_macro_f1']:.4f} |" in table
     assert (out / "curves.png").stat().st_size > 10_000
 
 
@@ -113,10 +114,10 @@ EVAL_FROM_RUN = {"dataset_name", "max_eval_samples", "ignore_index", "reduce_lab
     ("eval", ["--model_name_or_path", "m"]),
 ])
 def test_subcommand_defaults_are_the_dataclass_defaults(command, required):
-    from grpo_rm.cli import eval_parser, knn_parser, linear_probe_parser
+    from grpo_rm.commands import command_module
     from grpo_rm.config import RunConfig
 
-    parser = {"knn": knn_parser, "linear-probe": linear_probe_parser, "eval": eval_parser}[command]()
+    parser = command_module(command).build_parser()
     parsed = vars(parser.parse_args(required))
     defaults = RunConfig().to_dict()
     assert set(parsed) <= set(defaults)
@@ -128,7 +129,8 @@ def test_subcommand_defaults_are_the_dataclass_defaults(command, required):
 
 
 def test_short_flags_set_the_config_fields():
-    from grpo_rm.cli import knn_parser, linear_probe_parser
+    from grpo_rm.commands.knn import build_parser as knn_parser
+    from grpo_rm.commands.linear_probe import build_parser as linear_probe_parser
 
     required = ["--model_name_or_path", "m", "--dataset_name", "d"]
     knn = knn_parser().parse_args([*required, "--k", "3", "5", "--temperature", "0.1"])

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from grpo_rm.cli import main
-from grpo_rm.compare import parse_sweeps, plan_variants, winner
+from grpo_rm.commands.compare import parse_sweeps, plan_variants
+from grpo_rm.reporting.comparison import winner
 
 
 def test_plan_variants_and_sweeps():
@@ -81,12 +82,12 @@ def test_compare_end_to_end_and_resume(tmp_path, tiny_dinov2, imagefolder, capsy
 
 
 def test_compare_starts_from_an_encoder_post_trained_on_another_dataset(tmp_path, tiny_dinov2, imagefolder):
-    from grpo_rm.compare import run_comparison
-    from grpo_rm.training import train
+    from grpo_rm.commands.compare import run_comparison
+    from grpo_rm.commands.train import run_training
     from tests.training.test_loop import tiny_config
 
     source = tmp_path / "source"
-    train(tiny_config(tiny_dinov2, source, dataset_name=imagefolder, max_train_steps=2))  # 3 colour classes
+    run_training(tiny_config(tiny_dinov2, source, dataset_name=imagefolder, max_train_steps=2))  # 3 colour classes
     base = tiny_config(str(source), tmp_path / "cmp", max_train_steps=2, knn_k=[3], probe_epochs=2,
                        feature_cache_dir=str(tmp_path / "cache"), eval_datasets=[imagefolder])  # 10 digits
     comparison = run_comparison(base, methods=["frozen", "grpo-rm"], seeds=[0])
@@ -96,7 +97,7 @@ def test_compare_starts_from_an_encoder_post_trained_on_another_dataset(tmp_path
 
 
 def test_compare_segmentation_writes_miou_and_prediction_panel(tmp_path, tiny_dinov2):
-    from grpo_rm.compare import run_comparison
+    from grpo_rm.commands.compare import run_comparison
     from tests.seg_fixtures import write_voc
     from tests.training.test_loop import tiny_config
 
@@ -116,7 +117,7 @@ def test_sweep_refuses_keys_compare_sets_itself():
 
 
 def test_rerun_with_other_settings_is_refused_not_mixed(tmp_path, tiny_dinov2):
-    from grpo_rm.compare import run_comparison
+    from grpo_rm.commands.compare import run_comparison
     from tests.training.test_loop import tiny_config
 
     base = tiny_config(tiny_dinov2, tmp_path / "cmp", max_train_steps=1, knn_k=[3], probe_epochs=1,
@@ -128,7 +129,7 @@ def test_rerun_with_other_settings_is_refused_not_mixed(tmp_path, tiny_dinov2):
 
 
 def test_a_half_finished_run_continues_from_its_checkpoint(tmp_path, tiny_dinov2, monkeypatch):
-    from grpo_rm.training import loop
+    from grpo_rm.training import steps
 
     def argv(out):
         return ["compare", "--model_name_or_path", tiny_dinov2, "--dataset_name", "digits", "--output_dir", str(out),
@@ -137,7 +138,7 @@ def test_a_half_finished_run_continues_from_its_checkpoint(tmp_path, tiny_dinov2
                 "--disable_tqdm", "--report_to", "none", "--hflip_prob", "0.5"]
 
     assert main(argv(tmp_path / "reference")) == 0
-    original, calls = loop._training_step, []
+    original, calls = steps.training_step, []
 
     def killed_at_fifth(*args, **kwargs):
         calls.append(1)
@@ -145,7 +146,7 @@ def test_a_half_finished_run_continues_from_its_checkpoint(tmp_path, tiny_dinov2
             raise KeyboardInterrupt("simulated kill")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_training_step", killed_at_fifth)
+    monkeypatch.setattr(steps, "training_step", killed_at_fifth)
     with pytest.raises(KeyboardInterrupt):
         main(argv(tmp_path / "cmp"))
     monkeypatch.undo()
@@ -187,18 +188,18 @@ def fake_train(calls):
         config.save(run_dir)
         (run_dir / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
         accuracy = 1.0 - 0.1 * len(calls)
-        (run_dir / "all_results.json").write_text(json.dumps({"eval_accuracy": accuracy, "train_runtime": 1.0}))
+        (run_dir / "all_results.json").write_text(json.dumps({"eval_accuracy": accuracy, "eval_macro_f1": accuracy, "train_runtime": 1.0}))
         return {}
 
     return train
 
 
 def test_rows_with_identical_settings_are_trained_once(tmp_path, monkeypatch, capsys):
-    from grpo_rm import compare
+    from grpo_rm.commands import compare
     from grpo_rm.config import RunConfig
 
     calls = []
-    monkeypatch.setattr(compare, "train", fake_train(calls))
+    monkeypatch.setattr(compare, "run_training", fake_train(calls))
     base = RunConfig.from_dict({"output_dir": str(tmp_path / "cmp")})
     sweeps = parse_sweeps(["scale_rewards=group,none"])  # group is the default: the same settings as grpo-rm
     comparison = compare.run_comparison(base, methods=["grpo-rm"], seeds=[0, 1], sweeps=sweeps)
@@ -253,7 +254,7 @@ def test_grid_multiplies_every_row_and_keeps_families():
 
 
 def test_the_paper_preset_row_shares_the_grpo_rm_run(tmp_path):
-    from grpo_rm.compare import plan_comparison
+    from grpo_rm.commands.compare import plan_comparison
     from grpo_rm.config import RunConfig
 
     base = RunConfig.from_dict({"output_dir": str(tmp_path)})
@@ -278,20 +279,20 @@ def curve_train(calls, curves):
                  for i, v in enumerate(values)]
         (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
         (run_dir / "all_results.json").write_text(json.dumps(
-            {"eval_accuracy": values[-1] - 0.05, "best_validation_accuracy": max(values), "train_runtime": 1.0}))
+            {"eval_accuracy": values[-1] - 0.05, "eval_macro_f1": 0.5, "best_validation_accuracy": max(values), "train_runtime": 1.0}))
         return {}
 
     return train
 
 
 def test_grid_report_picks_each_rows_best_point_on_validation_and_measures_convergence(tmp_path, monkeypatch):
-    from grpo_rm import compare
+    from grpo_rm.commands import compare
     from grpo_rm.config import RunConfig
 
     curves = {("ce", 1e-4): [0.50, 0.60, 0.70], ("ce", 1e-3): [0.60, 0.75, 0.80],
               ("grpo-rm", 1e-4): [0.70, 0.79, 0.82], ("grpo-rm", 1e-3): [0.30, 0.20, 0.10]}
     calls = []
-    monkeypatch.setattr(compare, "train", curve_train(calls, curves))
+    monkeypatch.setattr(compare, "run_training", curve_train(calls, curves))
     base = RunConfig.from_dict({"output_dir": str(tmp_path / "cmp")})
     comparison = compare.run_comparison(base, ["ce", "grpo-rm"], [0, 1],
                                         grid=parse_sweeps(["learning_rate=1e-4,1e-3"], "--grid"))
@@ -313,10 +314,12 @@ def test_grid_report_picks_each_rows_best_point_on_validation_and_measures_conve
     assert set(rows) == {"ce @ learning_rate=1e-3", "grpo-rm @ learning_rate=1e-4"}
     assert rows["grpo-rm @ learning_rate=1e-4"]["top-1 (own head)"].startswith(f"{(0.77 + 0.78) / 2:.4f} ± ")
     assert (tmp_path / "cmp" / "grid.png").is_file()
-    from grpo_rm.compare import grid_panels, plan_comparison
+    from grpo_rm.commands.compare import plan_comparison
+    from grpo_rm.reporting.comparison import grid_panels
 
     plan = plan_comparison(base, ["ce", "grpo-rm"], [0, 1], grid=parse_sweeps(["learning_rate=1e-4,1e-3"], "--grid"))
-    panels = dict(grid_panels(comparison["summary"], plan))
+    panels = dict(grid_panels(comparison["summary"], {p.variant.name: (p.variant.family, p.variant.grid_point)
+                                                      for p in plan}))
     own = panels["digits: top-1 (own head)"]
     assert sorted(own) == ["ce", "grpo-rm"]
     assert [point[:2] for point in sorted(own["grpo-rm"])] == [(1e-4, pytest.approx(0.775)),

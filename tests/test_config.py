@@ -1,6 +1,7 @@
 import pytest
 
 from grpo_rm.config import RunConfig, parse_run_config
+from grpo_rm.methods import RefreshSchedule
 
 
 def test_yaml_values_are_typed_and_cli_overrides_them(tmp_path):
@@ -35,11 +36,11 @@ def test_invalid_values_are_named():
         RunConfig.from_dict({"old_policy_refresh": "sometimes"})
     with pytest.raises(SystemExit):
         parse_run_config(["--method", "ppo"])
-    with pytest.raises(ValueError, match=r"group_weighting='sampled' is not one of \['uniform', 'old_policy'\]"):
+    with pytest.raises(ValueError, match=r"group_weighting='sampled' in config is not one of \['uniform', 'old_policy'\]"):
         RunConfig.from_dict({"group_weighting": "sampled"})
-    with pytest.raises(ValueError, match=r"scale_rewards='token' is not one of \['group', 'batch', 'none'\]"):
+    with pytest.raises(ValueError, match=r"scale_rewards='token' in config is not one of \['group', 'batch', 'none'\]"):
         RunConfig.from_dict({"scale_rewards": "token"})
-    with pytest.raises(ValueError, match="epsilon_high=0.0 must be > 0"):
+    with pytest.raises(ValueError, match="epsilon_high=0.0 in config is out of range: it must be > 0"):
         RunConfig.from_dict({"epsilon_high": 0.0})
 
 
@@ -62,7 +63,7 @@ def test_saved_config_round_trips(tmp_path):
     config.save(tmp_path)
     loaded = RunConfig.from_yaml(tmp_path / "run_config.yaml")
     assert loaded == config
-    assert loaded.objective.refresh_every_steps == 50
+    assert RefreshSchedule.parse(loaded.objective.old_policy_refresh).every_steps == 50
 
 
 def test_field_options_parse_as_grpo_rm_train_does():
@@ -88,7 +89,7 @@ def test_field_options_parse_as_grpo_rm_train_does():
 
 
 def test_paper_preset_is_method_md_and_the_default():
-    from grpo_rm.config import OBJECTIVE_PRESETS
+    from grpo_rm.methods import OBJECTIVE_PRESETS
 
     # METHOD.md: epsilon 0.2, symmetric clip, beta 0, accuracy+uniformity with w = 1, group-std advantages,
     # uniform class weights, refresh at each epoch start.
@@ -101,7 +102,7 @@ def test_paper_preset_is_method_md_and_the_default():
 
 
 def test_objective_preset_sets_its_values_and_explicit_flags_override_them(tmp_path):
-    from grpo_rm.config import OBJECTIVE_PRESETS, RECOMMENDED_OBJECTIVE_PRESET
+    from grpo_rm.methods import OBJECTIVE_PRESETS, RECOMMENDED_OBJECTIVE_PRESET
 
     objective = parse_run_config(["--objective_preset", "clip-higher"]).objective
     assert (objective.epsilon, objective.epsilon_high, objective.reward) == (0.2, 0.28, "accuracy+uniformity")
@@ -115,7 +116,7 @@ def test_objective_preset_sets_its_values_and_explicit_flags_override_them(tmp_p
     saved = (tmp_path / "run_config.yaml").read_text()
     assert "objective_preset: clip-higher" in saved and "epsilon_high: 0.3" in saved and "reward: accuracy+uniformity" in saved
     assert RunConfig.from_yaml(tmp_path / "run_config.yaml") == config
-    with pytest.raises(ValueError, match="objective_preset='dapo' is not one of"):
+    with pytest.raises(ValueError, match="objective_preset='dapo' in config is not one of"):
         RunConfig.from_dict({"objective_preset": "dapo"})
 
 
@@ -124,4 +125,4 @@ def test_changing_the_preset_keeps_what_was_set_on_top_of_the_old_one():
     margin = base.with_overrides(objective_preset="margin").objective
     assert (margin.reward, margin.epsilon_high, margin.epsilon) == ("margin", None, 0.1)
     step = RunConfig().with_overrides(objective_preset="step-refresh").objective
-    assert (step.epsilon, step.old_policy_refresh, step.refresh_every_steps) == (0.1, "20", 20)
+    assert (step.epsilon, step.old_policy_refresh) == (0.1, "20")

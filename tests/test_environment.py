@@ -1,7 +1,7 @@
 import platform
 
 from grpo_rm import __version__
-from grpo_rm.environment import LIBRARIES, environment_info, installed_version
+from grpo_rm.commands.env import LIBRARIES, environment_info, installed_version
 
 
 def test_environment_names_versions_processes_and_devices():

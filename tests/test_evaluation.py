@@ -2,15 +2,15 @@ import json
 
 import pytest
 
-from grpo_rm.commands import evaluate_run
-from grpo_rm.training import train
+from grpo_rm.commands.evaluate import evaluate_run
+from grpo_rm.commands.train import run_training
 from tests.training.test_loop import tiny_config
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_dinov2):
     run = tmp_path_factory.mktemp("run")
-    train(tiny_config(tiny_dinov2, run, keep_classes=["3", "1", "4"], max_eval_samples=30))
+    run_training(tiny_config(tiny_dinov2, run, keep_classes=["3", "1", "4"], max_eval_samples=30))
     return run
 
 
@@ -32,7 +32,7 @@ def test_eval_on_dataset_with_other_classes_is_refused(trained_run, imagefolder)
 
 def test_eval_recognises_the_same_folder_written_differently(tmp_path_factory, tiny_dinov2, imagefolder):
     run = tmp_path_factory.mktemp("run-folder")
-    reported = train(tiny_config(tiny_dinov2, run, dataset_name=imagefolder, max_eval_samples=10))
+    reported = run_training(tiny_config(tiny_dinov2, run, dataset_name=imagefolder, max_eval_samples=10))
     results = evaluate_run(str(run), dataset_name=imagefolder + "/")
     assert results["eval_samples"] == 10 and results["eval_accuracy"] == reported["eval_accuracy"]
 

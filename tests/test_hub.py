@@ -7,10 +7,10 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
-from grpo_rm import hub
+from grpo_rm.reporting import hub
 from grpo_rm.config import RunConfig
-from grpo_rm.hub import HubPushError
-from grpo_rm.training import train
+from grpo_rm.reporting.hub import HubPushError
+from grpo_rm.commands.train import run_training
 
 TOKEN = "hf_not_a_real_token_0123456789"
 
@@ -42,7 +42,7 @@ def test_push_creates_the_repo_and_uploads_the_run_without_checkpoints(tmp_path,
     monkeypatch.setattr(hub, "create_repo", create_repo)
     monkeypatch.setattr(hub, "upload_folder", upload_folder)
     run = tmp_path / "dinov2-grpo"
-    train(hub_run(tiny_dinov2, run, hub_private_repo=True, hub_token=TOKEN))
+    run_training(hub_run(tiny_dinov2, run, hub_private_repo=True, hub_token=TOKEN))
 
     assert calls["create_repo"] == {"repo_id": "dinov2-grpo", "token": TOKEN, "private": True, "exist_ok": True}
     assert calls["upload_folder"]["repo_id"] == "me/dinov2-grpo" and calls["upload_folder"]["token"] == TOKEN
@@ -60,7 +60,7 @@ def test_a_failed_push_keeps_every_file_and_says_how_to_push_later(tmp_path, tin
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     run = tmp_path / "run"
     with pytest.raises(HubPushError) as raised:
-        train(hub_run(tiny_dinov2, run, hub_model_id="me/dinov2-grpo", hub_token=TOKEN))
+        run_training(hub_run(tiny_dinov2, run, hub_model_id="me/dinov2-grpo", hub_token=TOKEN))
     message = str(raised.value)
     assert f"every file is in {run}" in message and "offline" in message
     assert f"hf upload me/dinov2-grpo {run} . --exclude 'checkpoint-*'" in message
@@ -77,7 +77,7 @@ def test_the_token_is_neither_written_nor_pushed(tmp_path, tiny_dinov2, monkeypa
     monkeypatch.setattr(hub, "upload_folder", lambda **kwargs: pushed.update(
         files=uploaded_files(kwargs["folder_path"], kwargs["ignore_patterns"])))
     run = tmp_path / "run"
-    train(hub_run(tiny_dinov2, run, hub_model_id="me/run", hub_token=TOKEN))
+    run_training(hub_run(tiny_dinov2, run, hub_model_id="me/run", hub_token=TOKEN))
     assert pushed["files"]
     holding_the_token = sorted(str(path.relative_to(run)) for path in run.rglob("*")
                                if path.is_file() and TOKEN.encode() in path.read_bytes())

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-MODULES = "grpo_rm, grpo_rm.cli, grpo_rm.compare, grpo_rm.reporting, grpo_rm.environment"
+MODULES = "grpo_rm, grpo_rm.cli, grpo_rm.commands.compare, grpo_rm.reporting, grpo_rm.commands.env"
 
 
 def run_python(code: str) -> dict:

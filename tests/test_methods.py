@@ -10,20 +10,20 @@ from grpo_rm.tasks import build_model
 
 
 def test_build_method_passes_settings():
-    method = build_method(ObjectiveArguments(method="grpo-rm", epsilon=0.1, beta=0.05, reward="probability-gap"))
+    method = build_method("grpo-rm", ObjectiveArguments(epsilon=0.1, beta=0.05, reward="probability-gap").settings())
     assert isinstance(method, GrpoRmMethod) and method.needs_old_policy and method.needs_reference_policy
     logits, old, ref = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
     targets = torch.tensor([0, 1, 2, 0])
     expected, _ = grpo_rm_loss(logits, old, targets, epsilon=0.1, beta=0.05, reward="probability-gap", ref_logits=ref)
     assert method(logits, targets, old, ref).loss.item() == expected.item()
-    ce = build_method(ObjectiveArguments(method="ce"))
+    ce = build_method("ce", ObjectiveArguments(method="ce").settings())
     assert isinstance(ce, CrossEntropyMethod) and not ce.needs_old_policy
 
 
 def test_build_method_passes_the_objective_variants():
     settings = dict(epsilon_high=0.28, scale_rewards="batch", group_weighting="old_policy", reward="margin",
                     uniformity_weight=0.5)
-    method = build_method(ObjectiveArguments(method="grpo-rm", **settings), ignore_index=255)
+    method = build_method("grpo-rm", ObjectiveArguments(**settings).settings(), ignore_index=255)
     assert (method.epsilon_high, method.scale_rewards, method.group_weighting, method.reward) == (
         0.28, "batch", "old_policy", "margin")
     torch.manual_seed(0)

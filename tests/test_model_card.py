@@ -8,8 +8,8 @@ import pytest
 from huggingface_hub import ModelCard
 
 from grpo_rm.config import RunConfig
-from grpo_rm.model_card import write_model_cards
-from grpo_rm.training import train
+from grpo_rm.reporting.model_card import write_model_cards
+from grpo_rm.commands.train import run_training
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def image_run(tmp_path_factory, tiny_dinov2):
     config = RunConfig.from_dict(dict(model_name_or_path=tiny_dinov2, dataset_name="digits", output_dir=str(run),
                                       max_train_samples=32, max_eval_samples=16, per_device_train_batch_size=16,
                                       num_train_epochs=2, disable_tqdm=True, report_to="none"))
-    results = train(config)
+    results = run_training(config)
     return run, config, results
 
 
@@ -65,7 +65,7 @@ def test_hub_ids_become_base_model_and_datasets(image_run, tmp_path):
 
 def test_a_cross_entropy_text_run_is_carded_as_a_sentence_transformers_model(tmp_path, tiny_bert, text_parquet):
     run = tmp_path / "bert-ce"
-    results = train(RunConfig.from_dict(dict(
+    results = run_training(RunConfig.from_dict(dict(
         task="text-classification", method="ce", model_name_or_path=tiny_bert, dataset_name=text_parquet,
         output_dir=str(run), num_train_epochs=1, per_device_train_batch_size=16, disable_tqdm=True,
         report_to="none", label_smoothing=0.1)))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from grpo_rm.config import RunConfig
-from grpo_rm.training import train
+from grpo_rm.commands.train import run_training
 
 # float64 rounding differences (~1e-16 per operation) amplified over a dozen optimizer steps of a tiny model stay
 # below 1e-12 relative (measured: identical to the last digit with 1 and 2 threads here); 1e-9 leaves a wide margin
@@ -49,7 +49,7 @@ def float64():
 
 def _run(config: dict, output_dir) -> dict:
     values = dict(output_dir=str(output_dir), logging_steps=1, disable_tqdm=True, report_to="none", **config)
-    return train(RunConfig.from_dict(values))
+    return run_training(RunConfig.from_dict(values))
 
 
 IMAGE = dict(per_device_train_batch_size=8, num_train_epochs=2, learning_rate=1e-3, head_learning_rate=1e-2,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_rm.compare import run_comparison
+from grpo_rm.commands.compare import run_comparison
 from grpo_rm.config import RunConfig
-from grpo_rm.training import train
+from grpo_rm.commands.train import run_training
 
 from .conftest import TINY, save_tiny
 
@@ -82,7 +82,7 @@ def test_recipe_first_steps(path, tmp_path, tiny_dinov2, tiny_dinov2_4_layers, i
         # one recipe also runs its OOD evaluation path, on a tiny folder; the rest skip it for speed
         ood = [imagefolder] if path.name == "imagenet-dinov2-small-grpo-rm.yaml" else None
         config = tiny(config, tiny_dinov2, imagefolder, out, eval_datasets=ood)
-    train(config)
+    run_training(config)
     assert json.loads((out / "train_results.json").read_text())["total_steps"] == 1
     saved = RunConfig.from_yaml(out / "run_config.yaml")
     assert saved.objective.method == config.objective.method

@@ -10,7 +10,9 @@ from pathlib import Path
 import torch
 
 from grpo_rm.config import RunConfig
-from grpo_rm.representation import evaluate_representation, out_of_distribution_data
+from grpo_rm.data import other_dataset_arguments
+from grpo_rm.representation import FeatureExtractor, evaluate_representation
+from grpo_rm.tasks import labelled_data
 
 
 def test_two_process_representation_matches_one_process(tmp_path, tiny_dinov2, imagefolder):
@@ -32,8 +34,11 @@ def test_two_process_representation_matches_one_process(tmp_path, tiny_dinov2, i
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        alone = evaluate_representation(str(run), out_of_distribution_data(config.data, evaluation.eval_datasets),
-                                         evaluation, config.model.image_size, batch_size=4, show_progress=False)
+        extractor = FeatureExtractor.from_pretrained(str(run), image_size=config.model.image_size,
+                                                     cache_dir=evaluation.feature_cache_dir, show_progress=False)
+        datasets = [labelled_data(extractor.modality, data_args, extractor.processor, batch_size=4)
+                    for data_args in other_dataset_arguments(config.data, evaluation.eval_datasets)]
+        alone = evaluate_representation(extractor, datasets, evaluation)
     finally:
         torch.set_num_threads(threads)
     alone = json.loads(json.dumps(alone[imagefolder]))  # tuples to lists, as in the file

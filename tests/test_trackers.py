@@ -4,11 +4,12 @@ MLflow actually store (read back from their own files)."""
 import pytest
 import yaml
 
-from grpo_rm import trackers
+from grpo_rm.reporting import trackers
 from grpo_rm.config import RunConfig, parse_run_config
 from grpo_rm.reporting import read_metrics_log
-from grpo_rm.training import train
-from grpo_rm.trackers import tracker_init_kwargs, tracker_names
+from grpo_rm.commands.train import run_training
+from grpo_rm.config.schema import tracker_names
+from grpo_rm.reporting.trackers import tracker_init_kwargs
 
 TOKEN = "hf_not_a_real_token_0123456789"
 
@@ -41,7 +42,7 @@ def test_report_to_takes_several_trackers_from_the_command_line_and_a_string_fro
 
 
 def test_an_unknown_tracker_names_the_value_and_the_valid_ones():
-    with pytest.raises(ValueError, match=r"\['tensorbord'\].*valid values are: .*tensorboard.*mlflow"):
+    with pytest.raises(ValueError, match=r"report_to=\['tensorbord'\] in config is not one of .*tensorboard.*mlflow"):
         RunConfig.from_dict({"report_to": ["tensorbord"]})
     with pytest.raises(ValueError, match="pass 'none' alone"):
         tracker_names(["none", "wandb"])
@@ -51,7 +52,7 @@ def test_a_missing_tracker_package_stops_the_run_before_anything_is_written(tmp_
     monkeypatch.setitem(trackers.TRACKER_PACKAGES, "wandb", ("wandb", lambda: False))
     run = tmp_path / "run"
     with pytest.raises(ValueError, match="pip install wandb"):
-        train(tiny_run(tiny_dinov2, run, report_to=["tensorboard", "wandb"]))
+        run_training(tiny_run(tiny_dinov2, run, report_to=["tensorboard", "wandb"]))
     assert not run.exists()
 
 
@@ -66,7 +67,7 @@ def test_tensorboard_holds_the_metrics_of_metrics_jsonl_under_the_project_folder
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "my-run"
-    train(tiny_run(tiny_dinov2, run, hub_token=TOKEN))
+    run_training(tiny_run(tiny_dinov2, run, hub_token=TOKEN))
     events = EventAccumulator(str(run / "tensorboard" / "my-run")).Reload()  # default project: the folder's name
     logged = read_metrics_log(run / "metrics.jsonl")
     for name in ("loss", "reward", "validation_accuracy"):
@@ -84,7 +85,7 @@ def test_mlflow_stores_the_project_run_name_hyperparameters_and_metrics(tmp_path
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 asks for a database store otherwise
     run = tmp_path / "run"
-    train(tiny_run(tiny_dinov2, run, report_to=["tensorboard", "mlflow"], tracker_project_name="study",
+    run_training(tiny_run(tiny_dinov2, run, report_to=["tensorboard", "mlflow"], tracker_project_name="study",
                    run_name="grpo-lr5e-5", hub_token=TOKEN))
 
     (experiment,) = [meta.parent for meta in store.glob("*/meta.yaml")

@@ -7,6 +7,7 @@ from .loading import (
     load_classification_splits,
     load_labelled_splits,
     load_raw_dataset,
+    other_dataset_arguments,
     same_dataset,
 )
 from .text import TextDataset, load_text_classification_splits
@@ -23,5 +24,6 @@ __all__ = [
     "load_labelled_splits",
     "load_raw_dataset",
     "load_text_classification_splits",
+    "other_dataset_arguments",
     "same_dataset",
 ]

@@ -8,6 +8,7 @@ decoded once at loading time so that unreadable ones are left out and counted.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -15,7 +16,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import datasets
 import numpy as np
@@ -403,3 +404,12 @@ def same_dataset(first: str, second: str) -> bool:
     if all(path.exists() for path in paths):
         return paths[0].resolve() == paths[1].resolve()
     return first == second
+
+
+def other_dataset_arguments(run_data: DataArguments, dataset_names: Sequence[str]) -> list[DataArguments]:
+    """Data arguments for evaluating on other datasets: the run's own for its dataset; others keep only its
+    sampling limits (seed, split fraction, truncation, workers)."""
+    inherited = {key: getattr(run_data, key) for key in ("data_seed", "train_val_split", "max_train_samples",
+                                                         "max_eval_samples", "dataloader_num_workers")}
+    return [dataclasses.replace(run_data) if same_dataset(name, run_data.dataset_name)
+            else DataArguments(dataset_name=name, **inherited) for name in dataset_names]

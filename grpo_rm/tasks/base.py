@@ -31,6 +31,8 @@ class Task(ABC):
     modality: ClassVar[str]  # what the encoder reads: "image" or "text"
     primary_metric: ClassVar[str]  # validation metric for best-model selection, e.g. "accuracy"
     metric_label: ClassVar[str]  # how tables name it, e.g. "top-1"
+    # Other test metrics that comparison tables show next to it: (results key without "eval_", table name).
+    secondary_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()
     # Whether frozen-feature kNN / softmax regression can run on this task's own data (labelled examples).
     frozen_features: ClassVar[bool] = False
     ignore_index: int = -100
@@ -126,6 +128,7 @@ class ClassificationTask(Task):
 
     primary_metric = "accuracy"
     metric_label = "top-1"
+    secondary_metrics = (("macro_f1", "macro-F1"),)
     frozen_features = True
 
     @classmethod

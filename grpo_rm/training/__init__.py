@@ -1,7 +1,7 @@
 """The one training loop, its state, checkpoints and pre-emption handling."""
 
-from .checkpoints import TrainingPreempted
-from .loop import train
+from .checkpoints import PREEMPTED_EXIT_CODE, TrainingPreempted
+from .loop import TrainOutput, train
 from .state import TrainState
 
-__all__ = ["TrainState", "TrainingPreempted", "train"]
+__all__ = ["PREEMPTED_EXIT_CODE", "TrainOutput", "TrainState", "TrainingPreempted", "train"]

@@ -23,7 +23,7 @@ from typing import Optional
 from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
-from ..config import RunConfig
+from ..config import RunConfig, resumable_keys
 from ..files import write_text_atomic
 from ..methods import FrozenPolicy
 from .state import TrainState
@@ -33,14 +33,6 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE_NAME = "trainer_state.json"
 SCHEDULER_STATE_NAME = "scheduler.json"
-# Keys a resumed run may change: none alters what was computed up to the checkpoint.
-RESUMABLE_CHANGES = ("num_train_epochs", "max_train_steps", "logging_steps", "checkpointing_steps",
-                     "save_total_limit", "resume_from_checkpoint", "overwrite_output_dir", "output_dir",
-                     "disable_tqdm", "report_to", "dataloader_num_workers", "per_device_eval_batch_size",
-                     "eval_datasets", "knn_k", "knn_temperature", "probe_learning_rates", "probe_weight_decays",
-                     "probe_epochs", "feature_cache_dir", "run_name", "tracker_project_name", "push_to_hub",
-                     "hub_model_id", "hub_private_repo", "hub_token", "torch_compile", "torch_compile_mode",
-                     "gradient_checkpointing", "skip_nonfinite_steps")
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: try again later (a scheduler's requeue resumes the run)
 
 
@@ -81,10 +73,12 @@ def resolve_checkpoint(spec: Optional[str], output_dir: Path) -> Optional[Path]:
 
 
 def check_resumable(checkpoint: Path, config: RunConfig) -> None:
-    """Refuse to resume with settings that change the model, data, method or objective."""
+    """Refuse to resume with settings that change the model, data, method or objective: every key but those whose
+    field says a resumed run may change them (``config.resumable_keys``)."""
     saved = RunConfig.from_run_dir(checkpoint).to_dict()
     wanted = config.to_dict()
-    differing = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and saved.get(k) != wanted[k])
+    allowed = set(resumable_keys())
+    differing = sorted(k for k in wanted if k not in allowed and saved.get(k) != wanted[k])
     if differing:
         details = ", ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {wanted[k]!r} now" for k in differing)
         raise ValueError(f"cannot resume from {checkpoint} with other settings ({details}); resume with the "

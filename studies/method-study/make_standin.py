@@ -8,7 +8,7 @@ It is then pretrained with ``grpo-rm train`` like any encoder (see run.sh in thi
 import sys
 from pathlib import Path
 
-from grpo_rm.demo import build_standin_encoder
+from grpo_rm.commands.demo import build_standin_encoder
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

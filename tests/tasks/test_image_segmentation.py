@@ -95,11 +95,11 @@ def test_visualize_writes_a_panel(tmp_path, tiny_dinov2):
     panel = Image.open(tmp_path / "vis" / "predictions.png")
     assert panel.width > 4 * 150 and panel.height > 2 * 150  # 4 columns (input, truth, 2 runs), 2 rows
     with pytest.raises(ValueError, match="visualize shows segmentation predictions"):
-        from grpo_rm.commands import visualize_runs
-        from grpo_rm.training import train
+        from grpo_rm.commands.visualize import visualize_runs
+        from grpo_rm.commands.train import run_training
         from tests.training.test_loop import tiny_config
 
-        train(tiny_config(tiny_dinov2, tmp_path / "cls", max_train_steps=1))
+        run_training(tiny_config(tiny_dinov2, tmp_path / "cls", max_train_steps=1))
         visualize_runs([str(tmp_path / "cls")], None, str(tmp_path / "vis2"))
     assert EncoderWithHead.from_pretrained(runs[0]).task == "image-segmentation"
 

@@ -184,17 +184,18 @@ def test_length_grouped_order_is_a_function_of_the_epoch(tiny_bert, text_parquet
 
 
 def test_text_run_resumes_bitwise(tmp_path, tiny_bert, text_parquet, monkeypatch):
-    from grpo_rm.training import loop, train
+    from grpo_rm.commands.train import run_training
+    from grpo_rm.training import steps
 
     def run(output_dir, **extra):
         values = {"task": "text-classification", "model_name_or_path": tiny_bert, "dataset_name": text_parquet,
                   "output_dir": str(output_dir), "per_device_train_batch_size": 8, "num_train_epochs": 2,
                   "group_by_length": True, "checkpointing_steps": 3, "disable_tqdm": True, "report_to": "none",
                   **extra}
-        return train(RunConfig.from_dict(values))
+        return run_training(RunConfig.from_dict(values))
 
     run(tmp_path / "reference")
-    original, calls = loop._training_step, []
+    original, calls = steps.training_step, []
 
     def killed(*args, **kwargs):
         calls.append(1)
@@ -202,7 +203,7 @@ def test_text_run_resumes_bitwise(tmp_path, tiny_bert, text_parquet, monkeypatch
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_training_step", killed)
+    monkeypatch.setattr(steps, "training_step", killed)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "run")
     monkeypatch.undo()

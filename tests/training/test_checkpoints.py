@@ -12,7 +12,8 @@ import pytest
 from safetensors.torch import load_file
 
 from grpo_rm.config import RunConfig
-from grpo_rm.training import TrainingPreempted, loop, train
+from grpo_rm.commands.train import run_training
+from grpo_rm.training import TrainingPreempted, steps
 from grpo_rm.training.checkpoints import PREEMPTED_EXIT_CODE, list_checkpoints
 
 # 96 digits, batch 16: 6 steps an epoch, 3 epochs; random crops and flips, so the data position matters.
@@ -36,7 +37,7 @@ def training_records(run_dir):
 
 def crash_at_step(monkeypatch, step):
     """Make the training step raise when it is asked for optimizer step ``step`` (a kill after a checkpoint)."""
-    original, calls = loop._training_step, []
+    original, calls = steps.training_step, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -44,7 +45,7 @@ def crash_at_step(monkeypatch, step):
             raise KeyboardInterrupt("simulated kill")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_training_step", failing)
+    monkeypatch.setattr(steps, "training_step", failing)
 
 
 @pytest.mark.parametrize("method, workers, accumulation, train_last_n_blocks",
@@ -54,19 +55,19 @@ def test_resume_after_a_crash_is_bitwise_the_uninterrupted_run(tmp_path, tiny_di
     extra = dict(method=method, dataloader_num_workers=workers, checkpointing_steps=4,
                  per_device_train_batch_size=16 // accumulation, gradient_accumulation_steps=accumulation,
                  train_last_n_blocks=train_last_n_blocks)
-    reference = train(config(tiny_dinov2, tmp_path / "reference", **extra))
+    reference = run_training(config(tiny_dinov2, tmp_path / "reference", **extra))
 
     # After checkpoint-8, which is mid-epoch 2 (old policy from epoch start): the 11th batch (or micro-batch pair).
     crash_at_step(monkeypatch, 11 * accumulation)
     with pytest.raises(KeyboardInterrupt):
-        train(config(tiny_dinov2, tmp_path / "resumed", **extra))
+        run_training(config(tiny_dinov2, tmp_path / "resumed", **extra))
     assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["checkpoint-4", "checkpoint-8"]
     if method == "grpo-rm":  # with a frozen prefix, the old policy is a copy of the block and norm after it and the head
         saved = load_file(tmp_path / "resumed" / "checkpoint-8" / "old_policy.safetensors")
         assert {name.split(".")[0] for name in saved} == ({"blocks", "norm", "head"} if train_last_n_blocks else
                                                           {"encoder", "head"})
     monkeypatch.undo()
-    resumed = train(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
+    resumed = run_training(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
 
     assert weights(tmp_path / "resumed") == weights(tmp_path / "reference")
     assert resumed["eval_loss"] == reference["eval_loss"] and resumed["total_steps"] == 18
@@ -106,7 +107,7 @@ def test_sigterm_checkpoints_exits_distinctly_and_resumes_exactly(tmp_path, tiny
 
 
 def test_preemption_from_python_raises_after_checkpointing(tmp_path, tiny_dinov2, monkeypatch):
-    original = loop._training_step
+    original = steps.training_step
 
     def signal_at_third(*args, **kwargs):
         signal_at_third.calls += 1
@@ -115,19 +116,19 @@ def test_preemption_from_python_raises_after_checkpointing(tmp_path, tiny_dinov2
         return original(*args, **kwargs)
 
     signal_at_third.calls = 0
-    monkeypatch.setattr(loop, "_training_step", signal_at_third)
+    monkeypatch.setattr(steps, "training_step", signal_at_third)
     with pytest.raises(TrainingPreempted) as raised:
-        train(config(tiny_dinov2, tmp_path))
+        run_training(config(tiny_dinov2, tmp_path))
     assert raised.value.checkpoint.name == "checkpoint-3"
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # the handler is removed again
 
 
 def test_resume_with_other_settings_is_refused_with_the_keys(tmp_path, tiny_dinov2):
-    train(config(tiny_dinov2, tmp_path, checkpointing_steps=5, max_train_steps=6))
+    run_training(config(tiny_dinov2, tmp_path, checkpointing_steps=5, max_train_steps=6))
     with pytest.raises(ValueError, match=r"learning_rate: 0.001 in the checkpoint, 0.01 now"):
-        train(config(tiny_dinov2, tmp_path, learning_rate=1e-2, resume_from_checkpoint="latest"))
+        run_training(config(tiny_dinov2, tmp_path, learning_rate=1e-2, resume_from_checkpoint="latest"))
     # Safe changes (logging, more steps) are allowed.
-    results = train(config(tiny_dinov2, tmp_path, checkpointing_steps=5, max_train_steps=8, logging_steps=2,
+    results = run_training(config(tiny_dinov2, tmp_path, checkpointing_steps=5, max_train_steps=8, logging_steps=2,
                            resume_from_checkpoint=str(tmp_path / "checkpoint-5")))
     assert results["total_steps"] == 8
 
@@ -137,13 +138,13 @@ def test_a_policy_of_another_shape_is_refused_with_the_file_named(tmp_path, tiny
     cannot resume a run whose old policy is the trainable tail: a clear error, and the checkpoint is kept."""
     from safetensors.torch import load_file, save_file
 
-    train(config(tiny_dinov2, tmp_path, train_last_n_blocks=1, checkpointing_steps=2, max_train_steps=3))
+    run_training(config(tiny_dinov2, tmp_path, train_last_n_blocks=1, checkpointing_steps=2, max_train_steps=3))
     policy_file = tmp_path / "checkpoint-2" / "old_policy.safetensors"
     whole_model = {f"encoder.model.{name}": tensor for name, tensor in load_file(policy_file).items()}
     save_file(whole_model, policy_file)
     with pytest.raises(ValueError, match=r"checkpoint-2/old_policy.safetensors does not hold the frozen policy "
                                          r"this run builds .* start a new run in another --output_dir"):
-        train(config(tiny_dinov2, tmp_path, train_last_n_blocks=1, checkpointing_steps=2, max_train_steps=3,
+        run_training(config(tiny_dinov2, tmp_path, train_last_n_blocks=1, checkpointing_steps=2, max_train_steps=3,
                      resume_from_checkpoint=str(tmp_path / "checkpoint-2")))
     assert load_file(policy_file).keys() == whole_model.keys()
 
@@ -151,14 +152,14 @@ def test_a_policy_of_another_shape_is_refused_with_the_file_named(tmp_path, tiny
 def test_non_empty_output_dir_is_refused_unless_asked(tmp_path, tiny_dinov2):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not empty .*notes.txt.*--overwrite_output_dir"):
-        train(config(tiny_dinov2, tmp_path, max_train_steps=1))
+        run_training(config(tiny_dinov2, tmp_path, max_train_steps=1))
     assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "run_config.yaml").exists()
-    results = train(config(tiny_dinov2, tmp_path, max_train_steps=1, resume_from_checkpoint="latest"))
+    results = run_training(config(tiny_dinov2, tmp_path, max_train_steps=1, resume_from_checkpoint="latest"))
     assert results["total_steps"] == 1  # latest with no checkpoint yet: a fresh start
 
 
 def test_partial_checkpoints_are_never_latest_and_old_ones_rotate(tmp_path, tiny_dinov2):
-    train(config(tiny_dinov2, tmp_path, checkpointing_steps=2, save_total_limit=2, max_train_steps=9))
+    run_training(config(tiny_dinov2, tmp_path, checkpointing_steps=2, save_total_limit=2, max_train_steps=9))
     assert [p.name for p in list_checkpoints(tmp_path)] == ["checkpoint-6", "checkpoint-8"]
     # A kill during a write leaves a staging folder, never a checkpoint-<step> without its state.
     (tmp_path / ".checkpoint-10.tmp").mkdir()
@@ -167,7 +168,7 @@ def test_partial_checkpoints_are_never_latest_and_old_ones_rotate(tmp_path, tiny
 
 
 def test_a_pickle_in_a_checkpoint_is_rejected_and_never_runs(tmp_path, tiny_dinov2):
-    train(config(tiny_dinov2, tmp_path / "run", checkpointing_steps=2, max_train_steps=3))
+    run_training(config(tiny_dinov2, tmp_path / "run", checkpointing_steps=2, max_train_steps=3))
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -178,7 +179,7 @@ def test_a_pickle_in_a_checkpoint_is_rejected_and_never_runs(tmp_path, tiny_dino
     for name in ("optimizer.bin", "random_states_0.pkl"):
         (checkpoint / name).write_bytes(pickle.dumps(Payload()))
     with pytest.raises(pickle.UnpicklingError):
-        train(config(tiny_dinov2, tmp_path / "run", checkpointing_steps=2, max_train_steps=3,
+        run_training(config(tiny_dinov2, tmp_path / "run", checkpointing_steps=2, max_train_steps=3,
                      resume_from_checkpoint=str(checkpoint)))
     assert not marker.exists()
 
@@ -186,7 +187,7 @@ def test_a_pickle_in_a_checkpoint_is_rejected_and_never_runs(tmp_path, tiny_dino
 def test_a_pickled_model_in_a_run_directory_is_not_loaded(tmp_path, tiny_dinov2, capsys):
     from grpo_rm.cli import main
 
-    train(config(tiny_dinov2, tmp_path / "run", max_train_steps=1))
+    run_training(config(tiny_dinov2, tmp_path / "run", max_train_steps=1))
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -201,7 +202,7 @@ def test_a_pickled_model_in_a_run_directory_is_not_loaded(tmp_path, tiny_dinov2,
 
 
 def test_overwriting_a_run_drops_its_checkpoints(tmp_path, tiny_dinov2):
-    train(config(tiny_dinov2, tmp_path, checkpointing_steps=2, max_train_steps=5))
+    run_training(config(tiny_dinov2, tmp_path, checkpointing_steps=2, max_train_steps=5))
     assert list_checkpoints(tmp_path)
-    train(config(tiny_dinov2, tmp_path, max_train_steps=1, overwrite_output_dir=True))
+    run_training(config(tiny_dinov2, tmp_path, max_train_steps=1, overwrite_output_dir=True))
     assert not list_checkpoints(tmp_path)  # "latest" can no longer resume the replaced run

@@ -11,12 +11,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from grpo_rm.compare import plan_comparison
+from grpo_rm.commands.compare import plan_comparison
 from grpo_rm.config import RunConfig
 from grpo_rm.models.encoders import POOLING_MODES, EncoderOutput, pool
 from grpo_rm.models.vision import VisionEncoder
 from grpo_rm.tasks import ImageClassificationTask
-from grpo_rm.training import loop, train
+from grpo_rm.commands.train import run_training
+from grpo_rm.training import steps
 from tests.training.test_checkpoints import crash_at_step, training_records, weights
 
 # 48 digits (square images), batch 16: 3 steps an epoch; nothing random in the training inputs.
@@ -48,8 +49,8 @@ def assert_same_training(cached_dir, plain_dir, cached, plain):
     ("grpo-rm", "mean", dict(head_warmup_epochs=1, per_device_train_batch_size=8, gradient_accumulation_steps=2)),
 ])
 def test_cached_image_features_train_the_head_as_the_images_do(tmp_path, tiny_dinov2, method, pooling, extra):
-    plain = train(config(tiny_dinov2, tmp_path / "plain", method=method, pooling=pooling, **extra))
-    cached = train(config(tiny_dinov2, tmp_path / "cached", method=method, pooling=pooling, cache_frozen_features=True,
+    plain = run_training(config(tiny_dinov2, tmp_path / "plain", method=method, pooling=pooling, **extra))
+    cached = run_training(config(tiny_dinov2, tmp_path / "cached", method=method, pooling=pooling, cache_frozen_features=True,
                           **extra))
     assert_same_training(tmp_path / "cached", tmp_path / "plain", cached, plain)
 
@@ -60,8 +61,8 @@ def test_cached_text_features_train_the_head_as_the_texts_do(tmp_path, tiny_bert
     """BERT has dropout (0.1): a frozen encoder runs in eval mode in training, as its features are cached."""
     assert json.loads((Path(tiny_bert) / "config.json").read_text())["hidden_dropout_prob"] > 0
     text = dict(TEXT, dataset_name=text_parquet, method=method, group_by_length=group_by_length)
-    plain = train(config(tiny_bert, tmp_path / "plain", **text))
-    cached = train(config(tiny_bert, tmp_path / "cached", cache_frozen_features=True, **text))
+    plain = run_training(config(tiny_bert, tmp_path / "plain", **text))
+    cached = run_training(config(tiny_bert, tmp_path / "cached", cache_frozen_features=True, **text))
     assert_same_training(tmp_path / "cached", tmp_path / "plain", cached, plain)
 
 
@@ -75,7 +76,7 @@ def test_cached_text_features_train_the_head_as_the_texts_do(tmp_path, tiny_bert
 def test_refused_at_setup_where_the_features_would_change(tmp_path, tiny_dinov2, overrides, fix):
     with pytest.raises(ValueError, match="^cache_frozen_features needs --freeze_backbone and no random augmentation: "
                                          + fix.replace(".", r"\.")):
-        train(config(tiny_dinov2, tmp_path / "run", cache_frozen_features=True, **overrides))
+        run_training(config(tiny_dinov2, tmp_path / "run", cache_frozen_features=True, **overrides))
     assert not (tmp_path / "run").exists()
 
 
@@ -101,22 +102,22 @@ def test_the_encoder_reads_each_training_example_once(tmp_path, tiny_dinov2, mon
 
     monkeypatch.setattr(VisionEncoder, "forward", counted)
     monkeypatch.setattr(ImageClassificationTask, "evaluate", uncounted(ImageClassificationTask.evaluate))
-    monkeypatch.setattr(loop, "_freeze_unused_parameters", uncounted(loop._freeze_unused_parameters))
-    train(config(tiny_dinov2, tmp_path / "plain", num_train_epochs=3))
+    monkeypatch.setattr(steps, "freeze_unused_parameters", uncounted(steps.freeze_unused_parameters))
+    run_training(config(tiny_dinov2, tmp_path / "plain", num_train_epochs=3))
     assert sum(read) == 3 * 48  # the counter sees training's reads: every example, every epoch
     read.clear()
-    train(config(tiny_dinov2, tmp_path / "cached", num_train_epochs=3, method="grpo-rm", cache_frozen_features=True))
+    run_training(config(tiny_dinov2, tmp_path / "cached", num_train_epochs=3, method="grpo-rm", cache_frozen_features=True))
     assert sum(read) == 48
 
 
 def test_resume_with_cached_features_is_bitwise_the_uninterrupted_run(tmp_path, tiny_dinov2, monkeypatch):
     extra = dict(method="grpo-rm", cache_frozen_features=True, checkpointing_steps=2)
-    reference = train(config(tiny_dinov2, tmp_path / "reference", **extra))
+    reference = run_training(config(tiny_dinov2, tmp_path / "reference", **extra))
     crash_at_step(monkeypatch, 5)  # after checkpoint-4, mid-epoch 2
     with pytest.raises(KeyboardInterrupt):
-        train(config(tiny_dinov2, tmp_path / "resumed", **extra))
+        run_training(config(tiny_dinov2, tmp_path / "resumed", **extra))
     monkeypatch.undo()
-    resumed = train(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
+    resumed = run_training(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
     assert resumed["resumed_from_checkpoint"].endswith("checkpoint-4")
     assert weights(tmp_path / "resumed") == weights(tmp_path / "reference")
     assert resumed["eval_loss"] == reference["eval_loss"]
@@ -144,7 +145,7 @@ def test_two_processes_train_the_head_as_one_does(tmp_path, tiny_dinov2):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        one = {name: train(config(tiny_dinov2, tmp_path / name, max_train_samples=64, per_device_train_batch_size=32,
+        one = {name: run_training(config(tiny_dinov2, tmp_path / name, max_train_samples=64, per_device_train_batch_size=32,
                                   cache_frozen_features=cache))
                for name, cache in (("cached", True), ("plain", False))}
     finally:

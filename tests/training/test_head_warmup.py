@@ -8,7 +8,8 @@ from transformers import AutoModel
 from grpo_rm import methods
 from grpo_rm.config import RunConfig
 from grpo_rm.reporting import read_metrics_log
-from grpo_rm.training import loop, train
+from grpo_rm.commands.train import run_training
+from grpo_rm.training import steps
 
 # 48 digits, batch 16: 3 steps an epoch.
 RUN = dict(dataset_name="digits", max_train_samples=48, max_eval_samples=24, per_device_train_batch_size=16,
@@ -27,11 +28,11 @@ def checkpoint_weights(checkpoint):
 def test_warmup_trains_the_head_as_a_frozen_encoder_run_would_and_leaves_the_encoder(tmp_path, tiny_dinov2):
     """After one warm-up epoch the head equals that of a --freeze_backbone cross-entropy run at a constant rate,
     and the encoder is the starting one."""
-    train(config(tiny_dinov2, tmp_path / "warmup", method="grpo-rm", head_warmup_epochs=1, num_train_epochs=1,
+    run_training(config(tiny_dinov2, tmp_path / "warmup", method="grpo-rm", head_warmup_epochs=1, num_train_epochs=1,
                  checkpointing_steps="epoch"))
     probe = config(tiny_dinov2, tmp_path / "probe", method="ce", freeze_backbone=True, num_train_epochs=1,
                    learning_rate=1e-2, lr_scheduler_type="constant", warmup_ratio=0.0)
-    train(probe)
+    run_training(probe)
     after_warmup = checkpoint_weights(tmp_path / "warmup" / "checkpoint-3")
     encoder_before = AutoModel.from_pretrained(tiny_dinov2).state_dict()
     for name, tensor in encoder_before.items():
@@ -44,7 +45,7 @@ def test_warmup_trains_the_head_as_a_frozen_encoder_run_would_and_leaves_the_enc
 
 
 def test_learning_rates_and_losses_through_the_two_stages(tmp_path, tiny_dinov2):
-    train(config(tiny_dinov2, tmp_path, method="grpo-rm", head_warmup_epochs=2, num_train_epochs=2, warmup_ratio=0.5))
+    run_training(config(tiny_dinov2, tmp_path, method="grpo-rm", head_warmup_epochs=2, num_train_epochs=2, warmup_ratio=0.5))
     records = [r for r in read_metrics_log(tmp_path / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in records] == list(range(1, 13))
     warmup, method = records[:6], records[6:]
@@ -63,7 +64,7 @@ def test_old_policy_starts_from_the_warmed_up_model(tmp_path, tiny_dinov2, monke
     calls = []
     original = methods.FrozenPolicy.refresh
     monkeypatch.setattr(methods.FrozenPolicy, "refresh", lambda self, model: (calls.append(1), original(self, model)))
-    train(config(tiny_dinov2, tmp_path, method="grpo-rm", head_warmup_epochs=1, num_train_epochs=2,
+    run_training(config(tiny_dinov2, tmp_path, method="grpo-rm", head_warmup_epochs=1, num_train_epochs=2,
                  old_policy_refresh=refresh))
     assert len(calls) == expected  # once as the method starts, then per epoch or every 2 of its 6 steps
 
@@ -80,14 +81,14 @@ def test_reference_policy_is_the_warmed_up_model(tmp_path, tiny_dinov2, monkeypa
         return output
 
     monkeypatch.setattr(methods.GrpoRmMethod, "__call__", record)
-    train(config(tiny_dinov2, tmp_path, method="grpo-rm", beta=0.1, head_warmup_epochs=1, num_train_epochs=1))
+    run_training(config(tiny_dinov2, tmp_path, method="grpo-rm", beta=0.1, head_warmup_epochs=1, num_train_epochs=1))
     assert kls[0] == pytest.approx(0.0, abs=1e-6) and kls[-1] > 1e-6
 
 
 def test_resume_inside_the_warmup_is_bitwise_the_uninterrupted_run(tmp_path, tiny_dinov2, monkeypatch):
     extra = dict(method="grpo-rm", head_warmup_epochs=2, num_train_epochs=1, checkpointing_steps=2)
-    train(config(tiny_dinov2, tmp_path / "reference", **extra))
-    original, calls = loop._head_warmup_step, []
+    run_training(config(tiny_dinov2, tmp_path / "reference", **extra))
+    original, calls = steps.head_warmup_step, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -95,10 +96,10 @@ def test_resume_inside_the_warmup_is_bitwise_the_uninterrupted_run(tmp_path, tin
             raise KeyboardInterrupt("simulated kill")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_head_warmup_step", failing)
+    monkeypatch.setattr(steps, "head_warmup_step", failing)
     with pytest.raises(KeyboardInterrupt):
-        train(config(tiny_dinov2, tmp_path / "resumed", **extra))
+        run_training(config(tiny_dinov2, tmp_path / "resumed", **extra))
     monkeypatch.undo()
-    train(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
+    run_training(config(tiny_dinov2, tmp_path / "resumed", resume_from_checkpoint="latest", **extra))
     for name in ("model.safetensors", "head.safetensors"):
         assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()

@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from grpo_rm import methods
 from grpo_rm.config import RunConfig
 from grpo_rm.reporting import read_metrics_log
-from grpo_rm.training import train
+from grpo_rm.commands.train import run_training
 
 TRL_METRICS = {"reward", "reward_std", "frac_reward_zero_std", "clip_ratio/low_mean", "clip_ratio/high_mean",
                "clip_ratio/region_mean", "entropy", "grad_norm", "loss", "learning_rate"}
@@ -23,7 +23,7 @@ def tiny_config(model, output_dir, **overrides):
 
 @pytest.mark.parametrize("method", ["grpo-rm", "ce"])
 def test_run_writes_models_results_and_logs(tmp_path, tiny_dinov2, method):
-    results = train(tiny_config(tiny_dinov2, tmp_path, method=method))
+    results = run_training(tiny_config(tiny_dinov2, tmp_path, method=method))
     for name in ("all_results.json", "train_results.json", "eval_results.json", "metrics.jsonl",
                  "run_config.yaml", "model.safetensors", "config.json", "preprocessor_config.json",
                  "head.safetensors", "head_config.json", "best_model/head.safetensors", "best_model/run_config.yaml"):
@@ -41,13 +41,13 @@ def test_run_writes_models_results_and_logs(tmp_path, tiny_dinov2, method):
 
 
 def test_seeded_runs_are_identical(tmp_path, tiny_dinov2):
-    first = train(tiny_config(tiny_dinov2, tmp_path / "a", random_resized_crop_scale=[0.5, 1.0]))
-    second = train(tiny_config(tiny_dinov2, tmp_path / "b", random_resized_crop_scale=[0.5, 1.0]))
+    first = run_training(tiny_config(tiny_dinov2, tmp_path / "a", random_resized_crop_scale=[0.5, 1.0]))
+    second = run_training(tiny_config(tiny_dinov2, tmp_path / "b", random_resized_crop_scale=[0.5, 1.0]))
     drop = ("samples_per_second", "data_wait_share")
     strip = lambda path: [{k: v for k, v in r.items() if k not in drop} for r in read_metrics_log(path)]  # noqa: E731
     assert strip(tmp_path / "a" / "metrics.jsonl") == strip(tmp_path / "b" / "metrics.jsonl")
     assert first["eval_loss"] == second["eval_loss"]
-    train(tiny_config(tiny_dinov2, tmp_path / "c", random_resized_crop_scale=[0.5, 1.0], seed=7))
+    run_training(tiny_config(tiny_dinov2, tmp_path / "c", random_resized_crop_scale=[0.5, 1.0], seed=7))
     assert strip(tmp_path / "c" / "metrics.jsonl") != strip(tmp_path / "a" / "metrics.jsonl")
 
 
@@ -56,7 +56,7 @@ def test_old_policy_refresh_schedule(tmp_path, tiny_dinov2, monkeypatch, refresh
     calls = []
     original = methods.FrozenPolicy.refresh
     monkeypatch.setattr(methods.FrozenPolicy, "refresh", lambda self, model: (calls.append(1), original(self, model)))
-    train(tiny_config(tiny_dinov2, tmp_path, old_policy_refresh=refresh))
+    run_training(tiny_config(tiny_dinov2, tmp_path, old_policy_refresh=refresh))
     assert len(calls) == expected  # 6 steps over 2 epochs
 
 
@@ -65,11 +65,11 @@ def test_cross_entropy_never_builds_an_old_policy(tmp_path, tiny_dinov2, monkeyp
         raise AssertionError("old policy built for ce")
 
     monkeypatch.setattr(methods.FrozenPolicy, "__init__", refuse)
-    train(tiny_config(tiny_dinov2, tmp_path, method="ce"))
+    run_training(tiny_config(tiny_dinov2, tmp_path, method="ce"))
 
 
 def test_freeze_backbone_trains_only_the_head(tmp_path, tiny_dinov2):
-    train(tiny_config(tiny_dinov2, tmp_path, freeze_backbone=True))
+    run_training(tiny_config(tiny_dinov2, tmp_path, freeze_backbone=True))
     before = load_file(f"{tiny_dinov2}/model.safetensors")
     after = load_file(tmp_path / "model.safetensors")
     assert before.keys() == after.keys()
@@ -79,15 +79,15 @@ def test_freeze_backbone_trains_only_the_head(tmp_path, tiny_dinov2):
 
 
 def test_finished_run_is_not_overwritten(tmp_path, tiny_dinov2):
-    train(tiny_config(tiny_dinov2, tmp_path, max_train_steps=1))
+    run_training(tiny_config(tiny_dinov2, tmp_path, max_train_steps=1))
     before = (tmp_path / "all_results.json").read_text()
     with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
-        train(tiny_config(tiny_dinov2, tmp_path, max_train_steps=1))
+        run_training(tiny_config(tiny_dinov2, tmp_path, max_train_steps=1))
     assert (tmp_path / "all_results.json").read_text() == before
 
 
 def test_kl_regularised_run_logs_kl(tmp_path, tiny_dinov2):
-    train(tiny_config(tiny_dinov2, tmp_path, beta=0.1, max_train_steps=2))
+    run_training(tiny_config(tiny_dinov2, tmp_path, beta=0.1, max_train_steps=2))
     assert "kl" in read_metrics_log(tmp_path / "metrics.jsonl")[0]
 
 
@@ -98,5 +98,5 @@ def test_a_reward_callable_can_be_trained_with(tmp_path, tiny_dinov2):
         seen.append(old_probs.shape)
         return torch.nn.functional.one_hot(targets, old_probs.shape[-1]).float() - old_probs
 
-    train(tiny_config(tiny_dinov2, tmp_path, max_train_steps=2), method=methods.GrpoRmMethod(reward=reward))
+    run_training(tiny_config(tiny_dinov2, tmp_path, max_train_steps=2), method=methods.GrpoRmMethod(reward=reward))
     assert seen and seen[0][1] == 10

@@ -8,7 +8,7 @@ from transformers import AutoModel
 from grpo_rm import methods
 from grpo_rm.config import RunConfig
 from grpo_rm.models import EncoderWithHead
-from grpo_rm.training import train
+from grpo_rm.commands.train import run_training
 
 # No augmentation and no dropout: one batch of 16 and two micro-batches of 8 see the same data.
 RUN = dict(dataset_name="digits", max_train_samples=64, max_eval_samples=16, num_train_epochs=2, logging_steps=1,
@@ -17,7 +17,7 @@ RUN = dict(dataset_name="digits", max_train_samples=64, max_eval_samples=16, num
 
 
 def run(model, output_dir, **overrides):
-    return train(RunConfig.from_dict({**RUN, "model_name_or_path": model, "output_dir": str(output_dir), **overrides}))
+    return run_training(RunConfig.from_dict({**RUN, "model_name_or_path": model, "output_dir": str(output_dir), **overrides}))
 
 
 def tensors(run_dir):

@@ -1,7 +1,7 @@
 """Frozen features of an encoder (image or text) on a dataset split, extracted once and cached on disk.
 
 The cache key covers everything that changes the numbers: the model and its weights'
-version (hub commit, or size and modification time of local weight files), the data
+version (hub commit, or a checksum of local or in-memory weights), the data
 (name, columns, class subset, truncation, split seed), the split, the pooling and the
 processor (image preprocessing, or tokenizer and max_seq_length). Files are safetensors,
 written atomically.
@@ -16,7 +16,6 @@ memory, for training the head on them (``--cache_frozen_features``, ``cached_tra
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -32,10 +31,8 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .config import DataArguments, ModelArguments, RunConfig, expand_user
-from .models import POOLING_MODES, EncoderWithHead, load_encoder, pool, resolve_model_name
-from .models.encoders import pooled_dim
-from .tasks import Task, frozen_feature_task
+from ..models import POOLING_MODES, EncoderWithHead, load_encoder, pool, resolve_model_name
+from ..models.encoders import Encoder, pooled_dim
 
 logger = logging.getLogger(__name__)
 
@@ -51,73 +48,92 @@ class FeatureSet:
     cache_file: Path  # safetensors with "features" and "labels", for independent re-computation
 
 
+@dataclass
+class LabelledData:
+    """One labelled dataset as frozen-feature evaluation reads it: a loader per split, and for each split what
+    identifies its examples in the feature cache (data settings, file fingerprint, rows). The tasks layer makes
+    these (``grpo_rm.tasks.labelled_data``); nothing here knows how a dataset is read."""
+
+    name: str
+    class_names: list[str]
+    loaders: dict[str, DataLoader]  # "train", "validation", "test"
+    cache_keys: dict[str, dict]
+    validation_source: str  # where the validation split came from (a split of its own, or carved from train)
+
+
 class FeatureExtractor:
     """An encoder with its processor, producing (and caching) one pooled feature vector per example.
 
     Every process of the current run (accelerate's ``PartialState``) must make the same calls.
     """
 
-    def __init__(self, model_name_or_path: str, feature_type: Optional[str] = None, image_size: Optional[int] = None,
-                 batch_size: int = 64, cache_dir: Optional[str | Path] = None, show_progress: bool = True,
-                 max_seq_length: Optional[int] = None):
+    def __init__(self, encoder: Encoder, processor, model_id: str, model_version: str,
+                 feature_type: Optional[str] = None, cache_dir: Optional[str | Path] = None,
+                 show_progress: bool = True):
         if feature_type is not None and feature_type not in POOLING_MODES:
             raise ValueError(f"feature_type={feature_type!r} is not one of {POOLING_MODES}")
-        self.model_name_or_path = resolve_model_name(expand_user(model_name_or_path))
-        self.encoder = load_encoder(self.model_name_or_path).eval()
-        self.processor = self.encoder.load_processor(self.model_name_or_path, image_size=image_size,
-                                                     max_seq_length=max_seq_length)
-        self.feature_type = feature_type or self.encoder.default_pooling
-        self.task_class = frozen_feature_task(self.encoder.modality)
-        self.batch_size = batch_size
+        self.encoder = encoder
+        self.processor = processor
+        self.model_id = model_id
+        self.model_version = model_version
+        self.feature_type = feature_type or encoder.default_pooling
         self.show_progress = show_progress
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.model_version = self._model_version()
         self.state = PartialState()
+        self.was_training = encoder.training
         self.encoder.to(self.state.device)
+
+    @classmethod
+    def from_pretrained(cls, model_name_or_path: str, feature_type: Optional[str] = None,
+                        image_size: Optional[int] = None, max_seq_length: Optional[int] = None,
+                        cache_dir: Optional[str | Path] = None, show_progress: bool = True) -> "FeatureExtractor":
+        """The encoder of a hub id, a ``save_pretrained`` folder, a grpo-rm run or an alias (``minilm``)."""
+        name = resolve_model_name(model_name_or_path)
+        encoder = load_encoder(name).eval()
+        processor = encoder.load_processor(name, image_size=image_size, max_seq_length=max_seq_length)
+        local = Path(name).exists()
+        model_id = str(Path(name).resolve()) if local else name
+        # A hub checkpoint is versioned by its commit; local weights by their checksum, so that a run's encoder
+        # finds the features computed from it in memory right after training.
+        version = weights_checksum(encoder) if local else str(getattr(encoder.config, "_commit_hash", None))
+        return cls(encoder, processor, model_id, version, feature_type, cache_dir, show_progress)
+
+    @classmethod
+    def for_model(cls, model: EncoderWithHead, model_id: str, feature_type: Optional[str] = None,
+                  cache_dir: Optional[str | Path] = None, show_progress: bool = True) -> "FeatureExtractor":
+        """The encoder of a model in memory (a run just trained), read with its own processor; its weights'
+        checksum keys the cache. Call ``restore_mode`` when done to give the encoder back its train/eval mode."""
+        encoder = model.encoder
+        extractor = cls(encoder, model.processor, model_id, weights_checksum(encoder), feature_type, cache_dir,
+                        show_progress)
+        encoder.eval()
+        return extractor
+
+    def restore_mode(self) -> None:
+        self.encoder.train(self.was_training)
+
+    @property
+    def modality(self) -> str:
+        return self.encoder.modality
 
     def protocol(self) -> dict:
         return {"feature_type": self.feature_type, **self.processor.protocol()}
 
-    def load_data(self, data_args: DataArguments) -> Task:
-        """The labelled splits of a dataset, read as this encoder's modality (images or texts)."""
-        return self.task_class(RunConfig(model=ModelArguments(task=self.task_class.name), data=data_args))
-
-    def _model_version(self) -> str:
-        """The hub commit, or the size and modification time of local weight files."""
-        commit = getattr(self.encoder.config, "_commit_hash", None)
-        path = Path(self.model_name_or_path)
-        if path.is_dir():
-            files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
-            return json.dumps([(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files])
-        return str(commit)
-
-    def _cache_file(self, data_args: DataArguments, split: str, rows=None) -> Path:
-        model = str(Path(self.model_name_or_path).resolve()) if Path(self.model_name_or_path).exists() else self.model_name_or_path
-        data = dataclasses.asdict(data_args)
-        if Path(data_args.dataset_name).exists():
-            data["dataset_name"] = str(Path(data_args.dataset_name).resolve())
-        for unused in ("random_resized_crop_scale", "hflip_prob", "dataloader_num_workers", "group_by_length",
-                       "text_column_names"):
-            data.pop(unused)
-        # Text columns change the features; image keys stay as they were so that image caches stay valid.
-        if data_args.text_column_names:
-            data["text_column_names"] = data_args.text_column_names
-        # The split's fingerprint changes with its files and rows (a folder regenerated in place).
-        content = {"fingerprint": getattr(rows, "_fingerprint", None), "rows": len(rows)} if rows is not None else {}
-        key = json.dumps({"model": model, "version": self.model_version, "data": data, "split": split,
-                          **content, **self.protocol()}, sort_keys=True)
+    def _cache_file(self, data: LabelledData, split: str) -> Path:
+        key = json.dumps({"model": self.model_id, "version": self.model_version, **data.cache_keys[split],
+                          **self.protocol()}, sort_keys=True)
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
 
     @torch.no_grad()
-    def __call__(self, task: Task, split: str) -> FeatureSet:
-        rows = getattr(task.splits, split)
-        cache_file = self._cache_file(task.config.data, split, rows)
-        stored = self._read_cache(cache_file, len(rows))
+    def __call__(self, data: LabelledData, split: str) -> FeatureSet:
+        loader = data.loaders[split]
+        cache_file = self._cache_file(data, split)
+        stored = self._read_cache(cache_file, len(loader.dataset))
         # Every process takes the same branch: extraction is collective, and another process's
         # disk may not hold the file (yet).
         if bool(gather(torch.tensor([stored is not None], device=self.state.device)).all()):
             return FeatureSet(stored["features"], stored["labels"], cache_file)
-        features, labels = extract_features(task.eval_loader(split, self.processor, self.batch_size),
+        features, labels = extract_features(loader,
                                             lambda inputs: pool(self.encoder(**inputs), self.feature_type).float(),
                                             pooled_dim(self.encoder.hidden_size, self.feature_type),
                                             f"features {split}", self.show_progress)
@@ -138,6 +154,15 @@ class FeatureExtractor:
         logger.warning("feature cache %s has %d rows for a split of %d; extracting again",
                        cache_file, len(stored["labels"]), rows)
         return None
+
+
+def weights_checksum(encoder: Encoder) -> str:
+    """A digest of the encoder's weights: the same weights (in memory or reloaded) find the same features."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 @torch.no_grad()

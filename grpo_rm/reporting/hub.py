@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from huggingface_hub import create_repo, upload_folder
 
-from .config import RunConfig, TrainingArguments
+from ..config import RunConfig, TrainingArguments
 from .model_card import write_model_cards
 
 logger = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from transformers import AutoConfig, PretrainedConfig
 
-from .config import DataArguments, RunConfig
-from .data.digits import DIGITS_NAME
-from .data.digits_seg import DIGITS_SEG_NAME
-from .files import BEST_MODEL_DIR, MODEL_CARD_NAME, SENTENCE_TRANSFORMERS_MODULES_NAME, write_text_atomic
-from .models.encoders import resolve_model_name
-from .models.modeling import read_head_config
+from ..config import DataArguments, RunConfig
+from ..data.digits import DIGITS_NAME
+from ..data.digits_seg import DIGITS_SEG_NAME
+from ..files import BEST_MODEL_DIR, MODEL_CARD_NAME, SENTENCE_TRANSFORMERS_MODULES_NAME, write_text_atomic
+from ..models.encoders import resolve_model_name
+from ..models.modeling import read_head_config
 
 PAPER_URL = "https://arxiv.org/abs/2511.15256"
 CITATION = """@article{xu2025grporm,

@@ -1,6 +1,6 @@
 import torch
 
-from grpo_rm.probes import accuracy, fit_softmax_regression, knn_predict, sweep_softmax_regression
+from grpo_rm.representation.probes import accuracy, fit_softmax_regression, knn_predict, sweep_softmax_regression
 
 
 def test_knn_exact_neighbours_and_weighted_votes():

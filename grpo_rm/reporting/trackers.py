@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from accelerate.utils import (
     LoggerType,
@@ -18,9 +18,9 @@ from accelerate.utils import (
     is_wandb_available,
 )
 
-NO_TRACKERS = "none"
+from ..config.schema import NO_TRACKERS
+
 ALL_TRACKERS = LoggerType.ALL.value
-VALID_REPORT_TO = (*LoggerType.list(), NO_TRACKERS)
 
 # Tracker -> (package to pip install, accelerate's check that it is importable). accelerate itself only
 # logs at debug level and carries on without a tracker whose package is missing.
@@ -48,16 +48,9 @@ RUN_NAME_KEYWORDS = {
 }
 
 
-def tracker_names(report_to: Optional[str | Sequence[str]]) -> list[str]:
-    """``"mlflow"`` (old YAML files, Python callers) -> ``["mlflow"]``; ``None`` or ``[]`` -> ``["none"]``;
-    an unknown name is an error that lists the valid ones."""
-    names = [report_to] if isinstance(report_to, str) else list(report_to or [NO_TRACKERS])
-    unknown = [name for name in names if name not in VALID_REPORT_TO]
-    if unknown:
-        raise ValueError(f"report_to {unknown} is not a tracker; valid values are: {', '.join(VALID_REPORT_TO)}")
-    if NO_TRACKERS in names and len(names) > 1:
-        raise ValueError(f"report_to {names} asks for no tracker and for trackers; pass 'none' alone")
-    return names
+def tracker_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters in the types TensorBoard's hparams accept."""
+    return {key: value if isinstance(value, (int, float, str, bool)) else str(value) for key, value in values.items()}
 
 
 def trackers_to_start(report_to: Sequence[str]) -> Optional[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
@@ -9,15 +10,15 @@ from importlib.metadata import PackageNotFoundError, version
 import torch
 from accelerate import PartialState
 from accelerate.utils import is_bf16_available, is_fp16_available
+from . import COMMANDS
 
-from . import __version__
-
+HELP = COMMANDS["env"].help
 LIBRARIES = ("torch", "transformers", "accelerate", "datasets", "sentence-transformers", "huggingface_hub")
 
 
 def environment_info() -> dict[str, str]:
     """Name -> value, in the order a reader wants them."""
-    info = {"grpo-rm version": __version__, "Platform": platform.platform(),
+    info = {"grpo-rm version": installed_version("grpo-rm"), "Platform": platform.platform(),
             "Python version": platform.python_version()}
     info.update({f"{library} version": installed_version(library) for library in LIBRARIES})
     info["torch CUDA build"] = torch.version.cuda or "none"
@@ -50,3 +51,12 @@ def _devices() -> str:
     if torch.accelerator.is_available():
         return str(torch.accelerator.current_accelerator())
     return "CPU only"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog="grpo-rm env", description=HELP)
+
+
+def main(args: argparse.Namespace) -> None:
+    print("Paste these lines into your bug report, with the command you ran and its --debug output:\n")
+    print("\n".join(f"- {key}: {value}" for key, value in environment_info().items()))

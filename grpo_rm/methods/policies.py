@@ -1,102 +1,12 @@
-"""The training method as a pluggable loss, and the frozen policies GRPO-RM compares against.
-
-The trainer asks a method whether it needs the old (and reference) policy's logits and
-then calls it with them; everything else in the loop is shared, so a comparison of
-``ce`` and ``grpo-rm`` differs in the objective alone.
-"""
+"""The frozen policies GRPO-RM compares against: the old policy (theta_old) and the reference policy (pi_ref)."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Optional
 
 import torch
 from torch import nn
-
-from .config import ObjectiveArguments
-from .objective import LossOutput, cross_entropy_loss, grpo_rm_loss
-
-
-class Method(Protocol):
-    name: str
-    needs_old_policy: bool
-    needs_reference_policy: bool
-
-    def __call__(
-        self,
-        logits: torch.Tensor,
-        targets: torch.Tensor,
-        old_logits: Optional[torch.Tensor] = None,
-        ref_logits: Optional[torch.Tensor] = None,
-    ) -> LossOutput: ...
-
-
-@dataclass
-class CrossEntropyMethod:
-    ignore_index: int = -100
-    label_smoothing: float = 0.0
-    name: str = "ce"
-    needs_old_policy: bool = False
-    needs_reference_policy: bool = False
-
-    def __call__(self, logits, targets, old_logits=None, ref_logits=None) -> LossOutput:
-        return cross_entropy_loss(
-            logits, targets, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
-        )
-
-
-@dataclass
-class GrpoRmMethod:
-    epsilon: float = 0.2
-    epsilon_high: Optional[float] = None
-    beta: float = 0.0
-    reward: str = "accuracy+uniformity"
-    uniformity_weight: float = 1.0
-    scale_rewards: str = "group"
-    group_weighting: str = "uniform"
-    ignore_index: int = -100
-    name: str = "grpo-rm"
-    needs_old_policy: bool = True
-
-    @property
-    def needs_reference_policy(self) -> bool:
-        return self.beta > 0
-
-    def __call__(self, logits, targets, old_logits=None, ref_logits=None) -> LossOutput:
-        if old_logits is None:
-            raise ValueError("GRPO-RM needs the old policy's logits")
-        return grpo_rm_loss(
-            logits,
-            old_logits,
-            targets,
-            epsilon=self.epsilon,
-            epsilon_high=self.epsilon_high,
-            reward=self.reward,
-            uniformity_weight=self.uniformity_weight,
-            scale_rewards=self.scale_rewards,
-            group_weighting=self.group_weighting,
-            ignore_index=self.ignore_index,
-            beta=self.beta,
-            ref_logits=ref_logits,
-        )
-
-
-def build_method(args: ObjectiveArguments, ignore_index: int = -100) -> Method:
-    if args.method == "ce":
-        return CrossEntropyMethod(ignore_index=ignore_index, label_smoothing=args.label_smoothing)
-    if args.method == "grpo-rm":
-        return GrpoRmMethod(
-            epsilon=args.epsilon,
-            epsilon_high=args.epsilon_high,
-            beta=args.beta,
-            reward=args.reward,
-            uniformity_weight=args.uniformity_weight,
-            scale_rewards=args.scale_rewards,
-            group_weighting=args.group_weighting,
-            ignore_index=ignore_index,
-        )
-    raise ValueError(f"method={args.method!r} is not one of ['grpo-rm', 'ce']")
 
 
 class FrozenPolicy:
