@@ -8,6 +8,7 @@ import sys
 from typing import Optional, Sequence
 
 from .commands import COMMANDS, command_module
+from .runtime import end_process_group
 
 def _quiet_libraries() -> None:
     """Keep one progress bar (ours) on screen; the libraries' own bars and chatter drown it."""
@@ -55,6 +56,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"grpo-rm {argv[0]}: error: {_error_line(error)}", file=sys.stderr)
         return 1
+    finally:
+        end_process_group()  # a launch's runs share one (compare's rows); it ends with the command
     return 0
 
 

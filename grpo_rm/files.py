@@ -22,6 +22,9 @@ EVAL_RESULTS_NAME = "eval_results.json"
 REPRESENTATION_RESULTS_NAME = "representation_results.json"
 MODEL_CARD_NAME = "README.md"
 TENSORBOARD_DIR = "tensorboard"
+# A WiSE-FT model (grpo-rm wise-ft): a run directory whose encoder mixes the pretrained and fine-tuned weights, and
+# this file with the mixing weight and the two sources.
+WISE_FT_NAME = "wise_ft.json"
 # A comparison's output directory (grpo-rm compare, grpo-rm demo): one run directory per row and seed under runs/.
 COMPARISON_RUNS_DIR = "runs"
 COMPARISON_JSON_NAME = "comparison.json"
@@ -29,6 +32,7 @@ COMPARISON_MARKDOWN_NAME = "comparison.md"
 REPORT_HTML_NAME = "report.html"
 CURVES_FIGURE_NAME = "curves.png"
 GRID_FIGURE_NAME = "grid.png"
+FRONTIER_FIGURE_NAME = "frontier.png"
 # sentence-transformers' on-disk contract for a text encoder and its pooling.
 SENTENCE_TRANSFORMERS_MODULES_NAME = "modules.json"
 SENTENCE_BERT_CONFIG_NAME = "sentence_bert_config.json"

@@ -20,6 +20,20 @@ def make_accelerator(use_cpu: bool = False, **kwargs) -> Accelerator:
     return Accelerator(cpu=cpu, **kwargs)
 
 
+def finish_trackers(accelerator: Accelerator) -> None:
+    """End a run's trackers (their files complete), as ``Accelerator.end_training`` does, but keep the process
+    group: it belongs to the launch, where several runs may follow each other (compare's rows under torchrun);
+    ``end_process_group`` ends it when the process is done."""
+    for tracker in accelerator.trackers:
+        tracker.finish()
+
+
+def end_process_group() -> None:
+    """Destroy the distributed process group, if any, before the process exits."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 # glibc mallopt parameters (malloc.h); values as glibc's own MALLOC_*_ environment variables take them.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 # Blocks up to this size come from the heap and stay there when freed (mallopt takes a C int: below 2 GiB).

@@ -24,6 +24,8 @@ COMMANDS = {
     "knn": Command("knn", "weighted kNN top-1 of an encoder's frozen features"),
     "linear-probe": Command("linear_probe", "softmax-regression top-1 of an encoder's frozen features "
                                             "(grid-searched)"),
+    "wise-ft": Command("wise_ft", "WiSE-FT: a run's encoder weights mixed with the pretrained ones, a run directory "
+                                  "per mixing weight alpha"),
     "compare": Command("compare", "frozen / cross-entropy / GRPO-RM (and variants) over seeds, with tables, "
                                   "curves and a report"),
     "visualize": Command("visualize", "a Figure-2-style grid of segmentation predictions of one or more runs"),

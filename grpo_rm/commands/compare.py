@@ -28,6 +28,7 @@ from ..files import (
     COMPARISON_MARKDOWN_NAME,
     COMPARISON_RUNS_DIR,
     CURVES_FIGURE_NAME,
+    FRONTIER_FIGURE_NAME,
     GRID_FIGURE_NAME,
     METRICS_LOG_NAME,
     REPORT_HTML_NAME,
@@ -40,6 +41,9 @@ from ..reporting.comparison import (
     comparison_tables,
     convergence_summary,
     convergence_table,
+    frontier_records,
+    frontier_table,
+    frozen_points,
     grid_panels,
     html_report,
     summarise,
@@ -47,7 +51,9 @@ from ..reporting.comparison import (
 )
 from ..tasks import task_class
 from ..training.checkpoints import list_checkpoints
+from ..reporting.frontier import frontier_summary, plot_frontier
 from .train import run_training
+from .wise_ft import ALPHA_DIR_PREFIX, evaluate_wise_ft, parse_alphas, write_wise_ft
 from . import COMMANDS
 
 HELP = COMMANDS["compare"].help
@@ -78,7 +84,11 @@ class Variant:
 
 # compare sets these itself for every row.
 NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_datasets", "ignore_mismatched_sizes",
-                 "resume_from_checkpoint")
+                 "resume_from_checkpoint", "load_best_model_at_end")
+# WiSE-FT rows: each trained row's runs interpolated back towards the starting encoder (grpo-rm wise-ft), one row
+# per alpha, in the family "<row's family> + wise-ft"; their folders live in each run's directory.
+WISE_FT_FAMILY_SUFFIX = " + wise-ft"
+WISE_FT_RUN_DIR = "wise-ft"
 
 
 def parse_sweeps(specs: Sequence[str], flag: str = "--sweep") -> dict[str, list[str]]:
@@ -152,8 +162,9 @@ class PlannedRun:
         return self.same_as is None
 
     def record(self) -> dict:
-        return {"variant": self.variant.name, "seed": self.seed, "run_dir": str(self.run_dir),
-                "overrides": self.variant.overrides, "same_as": self.same_as}
+        return {"variant": self.variant.name, "family": self.variant.family, "grid_point": self.variant.grid_point,
+                "seed": self.seed, "run_dir": str(self.run_dir), "overrides": self.variant.overrides,
+                "same_as": self.same_as}
 
 
 def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"), seeds: Sequence[int] = (0,),
@@ -170,10 +181,12 @@ def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "
         for seed in seeds:
             run_dir = runs_dir / f"{variant.slug}-seed{seed}"
             # A post-trained run may be the starting encoder: its head's classes need not match.
-            # An unfinished run continues from its newest checkpoint, if it wrote one.
+            # An unfinished run continues from its newest checkpoint, if it wrote one. Every number a run reports
+            # comes from the epoch its validation score chose (load_best_model_at_end).
             config = base.with_overrides(**variant.overrides, seed=seed, output_dir=str(run_dir),
                                          overwrite_output_dir=True, eval_datasets=eval_datasets or None,
-                                         ignore_mismatched_sizes=True, resume_from_checkpoint="latest")
+                                         ignore_mismatched_sizes=True, resume_from_checkpoint="latest",
+                                         load_best_model_at_end=True)
             if variant.family == "frozen" and task_class(config.model.task).random_augmentation(config) is None:
                 # A linear probe's speed: the encoder reads the training set once, the head trains on its features.
                 config = config.with_overrides(cache_frozen_features=True)
@@ -238,11 +251,16 @@ def format_plan(plan: Sequence[PlannedRun]) -> str:
 def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"),
                    seeds: Sequence[int] = (0,), sweeps: dict[str, list[str]] | None = None,
                    dry_run: bool = False, grid: dict[str, list[str]] | None = None,
-                   method_overrides: Optional[Mapping[str, Mapping[str, object]]] = None) -> dict:
+                   method_overrides: Optional[Mapping[str, Mapping[str, object]]] = None,
+                   wise_ft_alphas: Sequence[str] = ()) -> dict:
     """Train (or reuse) every planned run and write the comparison; with ``dry_run``, only print the plan.
 
+    ``wise_ft_alphas`` adds, for every trained row but ``frozen``, WiSE-FT rows: each run interpolated back towards
+    the encoder it started from at each alpha (``grpo-rm wise-ft``), evaluated as a run is.
     Returns what ``comparison.json`` holds, or with ``dry_run`` ``{"plan": [...]}``.
     """
+    if wise_ft_alphas:
+        parse_alphas(wise_ft_alphas)  # a bad alpha stops the command before anything is trained
     plan = plan_comparison(base, methods, seeds, sweeps, grid, method_overrides)
     print(format_plan(plan))
     refused = [p.refusal for p in plan if p.refusal]
@@ -260,15 +278,42 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
             print(f"{where} -> {planned.run_dir}")
             run_training(planned.config)
     runs = [{**p.record(), "results": json.loads((p.run_dir / ALL_RESULTS_NAME).read_text())} for p in plan]
+    runs += wise_ft_runs(plan, wise_ft_alphas)
     comparison = {"config": base.to_dict(secrets=False), "methods": list(methods), "seeds": list(seeds),
-                  "sweeps": sweeps or {}, "grid": grid or {}, "eval_datasets": _frozen_feature_datasets(base),
-                  "runs": runs}
-    return write_report(base, plan, comparison)
+                  "sweeps": sweeps or {}, "grid": grid or {}, "wise_ft_alphas": list(wise_ft_alphas),
+                  "eval_datasets": _frozen_feature_datasets(base), "runs": runs}
+    return write_report(base, comparison)
 
 
-def write_report(base: RunConfig, plan: Sequence[PlannedRun], comparison: dict) -> dict:
+def wise_ft_runs(plan: Sequence[PlannedRun], alphas: Sequence[str]) -> list[dict]:
+    """The WiSE-FT rows' runs: for each trained run but ``frozen``'s, its alphas written and evaluated under
+    ``<run>/wise-ft/alpha-<alpha>/`` (reused when done), as records like the trained runs'."""
+    records = []
+    for planned in plan:
+        if not alphas or planned.variant.family == "frozen":
+            continue
+        folder = planned.run_dir / WISE_FT_RUN_DIR
+        labels = parse_alphas(alphas)
+        done = all((folder / f"{ALPHA_DIR_PREFIX}{label}" / ALL_RESULTS_NAME).is_file() for label in labels)
+        if planned.has_own_run and not done:
+            print(f"WiSE-FT of {planned.variant.name} seed {planned.seed}: alphas {', '.join(labels)}")
+            evaluate_wise_ft(write_wise_ft(planned.run_dir, list(labels), folder, overwrite_output_dir=True),
+                             planned.run_dir)
+        family = planned.variant.family + WISE_FT_FAMILY_SUFFIX
+        for label in labels:
+            alpha_dir = folder / f"{ALPHA_DIR_PREFIX}{label}"
+            grid_point = {**planned.variant.grid_point, "alpha": label}
+            point = ",".join(f"{k}={v}" for k, v in grid_point.items())
+            records.append({"variant": f"{family} @ {point}", "family": family, "grid_point": grid_point,
+                            "seed": planned.seed, "run_dir": str(alpha_dir), "overrides": planned.variant.overrides,
+                            "same_as": None, "results": json.loads((alpha_dir / ALL_RESULTS_NAME).read_text())})
+    return records
+
+
+def write_report(base: RunConfig, comparison: dict) -> dict:
     """Summaries, tables and figures of the comparison's runs: comparison.json / .md, curves.png, the task's
-    figures, grid.png for a one-axis numeric grid, and report.html; returns what comparison.json holds."""
+    figures, grid.png for a one-axis numeric grid, frontier.png and the matched comparisons when a family has
+    several grid points (a grid, or WiSE-FT alphas), and report.html; returns what comparison.json holds."""
     output_dir = Path(base.training.output_dir)
     task = task_class(base.model.task)
     runs, grid = comparison["runs"], comparison["grid"]
@@ -276,37 +321,53 @@ def write_report(base: RunConfig, plan: Sequence[PlannedRun], comparison: dict) 
     own_metrics = [(f"eval_{key}", f"{label} (own head)")
                    for key, label in ((task.primary_metric, task.metric_label), *task.secondary_metrics)]
     summary = summarise(runs, base.data.dataset_name, [base.data.dataset_name, *_other_datasets(base)], own_metrics)
-    variant_names = list(dict.fromkeys(p.variant.name for p in plan))
-    shared_rows = {p.variant.name: p.same_as for p in plan if p.same_as}
+    variant_names = list(dict.fromkeys(run["variant"] for run in runs))
+    shared_rows = {run["variant"]: run["same_as"] for run in runs if run["same_as"]}
     validation_key = f"validation_{task.primary_metric}"
-    families = {p.variant.name: p.variant.family for p in plan}
-    best = best_grid_points(runs, families, f"best_{validation_key}") if grid else {}
-    curves_by_row = validation_curves(runs, validation_key)
+    families = {run["variant"]: run["family"] for run in runs}
+    several_points = len(set(families.values())) < len(families)
+    best = best_grid_points(runs, families, f"best_{validation_key}") if several_points else {}
+    curves_by_row = validation_curves([run for run in runs if (Path(run["run_dir"]) / METRICS_LOG_NAME).is_file()],
+                                      validation_key)
     reference = best.get("ce", "ce")
     convergence = convergence_summary(curves_by_row, reference if reference in curves_by_row else None)
-    comparison = {**comparison, "summary": summary, "best_grid_points": best, "convergence": convergence}
+    frontier = (frontier_summary(frontier_records(runs, base.data.dataset_name, validation_key),
+                                 [family for family in dict.fromkeys(families.values()) if family != "frozen"])
+                if several_points and "ce" in families.values() and _other_datasets(base) else None)
+    comparison = {**comparison, "summary": summary, "best_grid_points": best, "convergence": convergence,
+                  "frontier": frontier}
     write_json_atomic(output_dir / COMPARISON_JSON_NAME, comparison)
     tables = comparison_tables(summary, variant_names, num_seeds, shared_rows)
     if best:
-        tables += ("\n## Each row at its best grid point\n\nChosen by the mean over seeds of the best validation "
-                   f"{task.metric_label}; the values below are the test split's.\n\n"
-                   + markdown_table(["row", "best grid point"], [[family, row.split(" @ ", 1)[1]]
+        tables += ("\n## Each row at its best grid point\n\nChosen by the mean over seeds of the validation "
+                   f"{task.metric_label} of the checkpoint each run reports (the epoch its validation chose); the "
+                   "values below are the test split's, of that same checkpoint.\n\n"
+                   + markdown_table(["row", "best grid point"], [[family, row.partition(" @ ")[2] or "(its only one)"]
                                                                   for family, row in best.items()])
                    + "\n\n" + comparison_tables(summary, list(best.values()), num_seeds, shared_rows))
     tables += "\n" + convergence_table(convergence, list(best.values()) or variant_names, task.metric_label, reference)
+    if frontier is not None:
+        tables += "\n" + frontier_table(frontier, task.metric_label)
     write_text_atomic(output_dir / COMPARISON_MARKDOWN_NAME, tables)
     validation_metric = (f"validation_{task.primary_metric}", f"validation {task.metric_label}")
     curves = plot_training_curves(
         {name: average_records([read_metrics_log(Path(r["run_dir"]) / METRICS_LOG_NAME)
-                                for r in runs if r["variant"] == name]) for name in variant_names},
+                                for r in runs if r["variant"] == name]) for name in variant_names
+         if WISE_FT_FAMILY_SUFFIX not in families[name]},
         output_dir / CURVES_FIGURE_NAME,
         metrics=(("loss", "training loss (each method's own objective)"), validation_metric),
     )
     first_runs = {r["variant"]: r["run_dir"] for r in reversed(runs)}  # each row's first seed
-    images = [curves, *task.figures([first_runs[name] for name in variant_names], output_dir, variant_names)]
+    variant_names_trained = [name for name in variant_names if WISE_FT_FAMILY_SUFFIX not in families[name]]
+    images = [curves, *task.figures([first_runs[name] for name in variant_names_trained], output_dir,
+                                    variant_names_trained)]
     if grid and len(grid) == 1 and all(re.fullmatch(r"[-+0-9.eE]+", v) for v in next(iter(grid.values()))):
-        rows = {p.variant.name: (p.variant.family, p.variant.grid_point) for p in plan}
+        rows = {run["variant"]: (run["family"], run["grid_point"]) for run in runs
+                if set(run["grid_point"]) == set(grid)}
         images.append(plot_grid_metrics(grid_panels(summary, rows), next(iter(grid)), output_dir / GRID_FIGURE_NAME))
+    if frontier is not None:
+        images.append(plot_frontier(frontier, output_dir / FRONTIER_FIGURE_NAME,
+                                    frozen_points(runs, base.data.dataset_name, validation_key)))
     write_text_atomic(output_dir / REPORT_HTML_NAME, html_report(tables, images, comparison))
     print("\n" + tables)
     written = ", ".join([COMPARISON_JSON_NAME, *(Path(image).name for image in images), REPORT_HTML_NAME])
@@ -327,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Applied to every row (methods and variants), e.g. learning_rate=1e-5,3e-5,1e-4 or "
                             "head_warmup_epochs=0,1; the report adds each row at its best grid point, chosen on "
                             "validation.")
+    group.add_argument("--wise_ft_alphas", nargs="+", default=[], metavar="ALPHA",
+                       help="Add WiSE-FT rows: every trained row's runs interpolated back towards the starting "
+                            "encoder at these alphas in [0, 1] (grpo-rm wise-ft), one row per alpha, evaluated as "
+                            "runs are; the fronts then compare e.g. 'ce + wise-ft' with 'grpo-rm'.")
     group.add_argument("--dry_run", action="store_true",
                        help="Print the planned rows, their run directories and what is shared, reused or to train; "
                             "train nothing.")
@@ -335,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     values = vars(args)
-    options = {key: values.pop(key) for key in ("methods", "seeds", "sweep", "grid", "dry_run")}
+    options = {key: values.pop(key) for key in ("methods", "seeds", "sweep", "grid", "dry_run", "wise_ft_alphas")}
     run_comparison(run_config_from_args(values), options["methods"], options["seeds"], parse_sweeps(options["sweep"]),
-                   dry_run=options["dry_run"], grid=parse_sweeps(options["grid"], "--grid"))
+                   dry_run=options["dry_run"], grid=parse_sweeps(options["grid"], "--grid"),
+                   wise_ft_alphas=options["wise_ft_alphas"])

@@ -87,15 +87,18 @@ def run_demo(
     dataset_name: Optional[str] = None,
     model_name_or_path: Optional[str] = None,
     max_train_samples: Optional[int] = 2000,
+    max_eval_samples: Optional[int] = None,
 ) -> dict:
     """The image demo (digits, stand-in DINOv2; 10 epochs) or, for ``task="text-classification"``, the MiniLM demo
     (2 epochs); returns what the comparison's ``comparison.json`` holds."""
     if task_class(task).modality == "text":
         return run_text_demo(output_dir, dataset_name or TEXT_DEMO_DATASET, model_name_or_path or TEXT_DEMO_MODEL,
-                             num_train_epochs or 2, seed, overwrite_output_dir, max_train_samples)
+                             num_train_epochs or 2, seed, overwrite_output_dir, max_train_samples,
+                             max_eval_samples or 1000)
     if task_class(task).name != task_class("image-classification").name:
         raise ValueError(f"the demo runs image-classification or text-classification, not {task}")
-    return run_image_demo(output_dir, num_train_epochs or 10, pretrain_epochs, seed, overwrite_output_dir)
+    return run_image_demo(output_dir, num_train_epochs or 10, pretrain_epochs, seed, overwrite_output_dir,
+                          max_train_samples, max_eval_samples)
 
 
 def run_image_demo(
@@ -104,6 +107,8 @@ def run_image_demo(
     pretrain_epochs: int = 30,
     seed: int = 0,
     overwrite_output_dir: bool = False,
+    max_train_samples: Optional[int] = None,
+    max_eval_samples: Optional[int] = None,
 ) -> dict:
     output_dir = Path(output_dir)
     print(
@@ -115,13 +120,15 @@ def run_image_demo(
     pretrain = RunConfig.from_dict({
         **IMAGE_SETTINGS, "model_name_or_path": str(standin), "output_dir": str(output_dir / "pretrain"),
         "overwrite_output_dir": overwrite_output_dir, "method": "ce", "num_train_epochs": pretrain_epochs,
-        "seed": seed, "keep_classes": PRETRAIN_CLASSES, "learning_rate": 1e-3,
+        "seed": seed, "keep_classes": PRETRAIN_CLASSES, "learning_rate": 1e-3, "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples,
     })
     print(f"[pretraining] the stand-in encoder on digits {', '.join(PRETRAIN_CLASSES)}")
     run_training(pretrain)
     base = RunConfig.from_dict({
         **IMAGE_SETTINGS, "model_name_or_path": str(output_dir / "pretrain"), "output_dir": str(output_dir),
-        "num_train_epochs": num_train_epochs,
+        "num_train_epochs": num_train_epochs, "max_train_samples": max_train_samples,
+        "max_eval_samples": max_eval_samples,
     })
     if overwrite_output_dir:  # runs of an earlier demo started from the stand-in just replaced
         shutil.rmtree(output_dir / COMPARISON_RUNS_DIR, ignore_errors=True)
@@ -140,6 +147,7 @@ def run_text_demo(
     seed: int = 0,
     overwrite_output_dir: bool = False,
     max_train_samples: Optional[int] = 2000,
+    max_eval_samples: Optional[int] = 1000,
 ) -> dict:
     print(f"grpo-rm demo: {model_name_or_path} post-trained on {dataset_name} with cross-entropy and with GRPO-RM\n"
           "under identical settings, next to the frozen encoder with a trained linear head ('frozen').\n")
@@ -150,7 +158,7 @@ def run_text_demo(
         "output_dir": str(output_dir),
         "num_train_epochs": num_train_epochs,
         "max_train_samples": max_train_samples,
-        "max_eval_samples": 1000,
+        "max_eval_samples": max_eval_samples,
         "label_column_name": TEXT_DEMO_LABEL_COLUMN.get(dataset_name),
         "max_seq_length": 64,
         "per_device_train_batch_size": 32,
@@ -179,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset_name", help="Text demo: a text-classification dataset (default: CogComp/trec "
                                                "from the hub; any local folder or file works offline).")
     parser.add_argument("--model_name_or_path", help="Text demo: the encoder (default: minilm).")
-    parser.add_argument("--max_train_samples", type=int, default=2000, help="Text demo: training examples used.")
+    parser.add_argument("--max_train_samples", type=int, default=2000,
+                        help="Training examples used (digits has 1,257, so images use them all by default).")
+    parser.add_argument("--max_eval_samples", type=int,
+                        help="Validation and test examples used (default: images all, text 1,000).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite_output_dir", action="store_true",
                         help="Image demo: pretrain the stand-in again over an earlier demo's.")
@@ -188,4 +199,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     run_demo(args.output_dir, args.num_train_epochs, args.pretrain_epochs, args.seed, args.overwrite_output_dir,
-             args.task, args.dataset_name, args.model_name_or_path, args.max_train_samples)
+             args.task, args.dataset_name, args.model_name_or_path, args.max_train_samples, args.max_eval_samples)

@@ -51,6 +51,14 @@ def evaluate_model_representation(model: EncoderWithHead, config: RunConfig) -> 
         extractor.restore_mode()
 
 
+def representation_summary(representation: dict) -> dict:
+    """What ``all_results.json`` keeps of ``representation_results.json``: each dataset's kNN top-1 (per k) and
+    softmax-regression top-1."""
+    return {dataset: {"knn_accuracy": result["knn"]["knn_accuracy"],
+                      "linear_probe_accuracy": result["linear_probe"]["linear_probe_accuracy"]}
+            for dataset, result in representation.items()}
+
+
 def evaluate_frozen_features(model_name_or_path: str, data_args: DataArguments, protocol: str,
                              args: EvaluationArguments, output_dir: Optional[str] = None, batch_size: int = 64,
                              image_size: Optional[int] = None, max_seq_length: Optional[int] = None) -> dict:

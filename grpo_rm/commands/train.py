@@ -27,9 +27,10 @@ from ..files import (
 from ..methods import Method
 from ..reporting.hub import hub_model_id, push_run
 from ..reporting.model_card import write_model_cards
+from ..runtime import finish_trackers
 from ..training import TrainOutput, train
 from ..training.steps import save_model
-from .frozen_features import evaluate_model_representation
+from .frozen_features import evaluate_model_representation, representation_summary
 from . import COMMANDS
 
 HELP = COMMANDS["train"].help
@@ -57,8 +58,8 @@ def run_training(config: RunConfig, method: Optional[Method] = None) -> dict:
         write_json_atomic(output_dir / ALL_RESULTS_NAME, all_results)
         write_model_cards(output_dir, config, all_results, hub_model_id(args))
     accelerator.wait_for_everyone()
-    accelerator.end_training()  # also ends the process group of a distributed run
-    # After end_training: the trackers' files are complete, and no other process waits on this one.
+    finish_trackers(accelerator)
+    # The trackers' files are complete now, and no other process waits on this one.
     if args.push_to_hub and accelerator.is_main_process:
         push_run(config, all_results)
     return all_results
@@ -79,11 +80,7 @@ def _results(trained: TrainOutput, config: RunConfig, test: dict, representation
     if trained.resumed_from is not None:
         all_results["resumed_from_checkpoint"] = str(trained.resumed_from)
     if representation:
-        all_results["representation"] = {
-            dataset: {"knn_accuracy": r["knn"]["knn_accuracy"],
-                      "linear_probe_accuracy": r["linear_probe"]["linear_probe_accuracy"]}
-            for dataset, r in representation.items()
-        }
+        all_results["representation"] = representation_summary(representation)
     return eval_results, all_results
 
 

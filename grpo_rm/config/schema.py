@@ -156,6 +156,11 @@ class ObjectiveArguments:
         None, _from_preset("old_policy_refresh", "Refresh the old policy at each epoch start ('epoch') or every N "
                                                  "optimizer steps."))
     label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy method.", range="[0, 1)")
+    l2sp_weight: float = option(
+        0.0, "L2-SP: add l2sp_weight/2 * ||theta - theta_0||^2 to the loss of either method, over the trained encoder "
+             "weights theta, towards the weights theta_0 the encoder was loaded with (model_name_or_path); logs "
+             "l2sp_distance = ||theta - theta_0||. Separate from AdamW's weight_decay, which shrinks towards zero. "
+             "0: off.", range="[0, inf)")
 
     def __post_init__(self) -> None:
         preset = preset_settings(self.objective_preset)
@@ -180,6 +185,11 @@ class TrainingArguments:
         0, "Epochs of cross-entropy on the head alone (encoder frozen, in eval mode, at the head's learning rate, "
            "constant) before the num_train_epochs of the method: LP-FT's linear probing. The method's schedule and "
            "old policy start after them.", range="[0, inf)")
+    load_best_model_at_end: bool = option(
+        False, "After training, load best_model/ (the epoch with the best validation score) and save, test and "
+               "evaluate it in place of the last epoch's weights, so that every reported number comes from the "
+               "checkpoint validation selected (HF Trainer's option). grpo-rm compare sets it for every row.",
+        resumable=True)
     max_train_steps: Optional[int] = option(
         None, "Stop after this many optimizer steps of the method (after any head warm-up).", range="[1, inf)",
         resumable=True)

@@ -7,11 +7,11 @@ same split. Images are 8x8 grayscale; the transforms upscale them and make them 
 
 from __future__ import annotations
 
+import functools
+
 import datasets
 import numpy as np
 from PIL import Image
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 DIGITS_NAME = "digits"
 DIGITS_SPLIT_SEED = 0
@@ -20,6 +20,16 @@ DIGITS_VALIDATION_SIZE = 180
 
 
 def load_digits_dataset() -> datasets.DatasetDict:
+    # A copy of the mapping: callers may replace its splits; the splits themselves are never changed in place.
+    return datasets.DatasetDict(_load_digits_dataset())
+
+
+@functools.lru_cache(maxsize=1)  # built once per process: it encodes every image
+def _load_digits_dataset() -> datasets.DatasetDict:
+    # Imported here: scikit-learn takes over a second to load, and only the embedded datasets need it.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     bunch = load_digits()
     pixels = np.clip(bunch.images * (255.0 / 16.0), 0, 255).round().astype(np.uint8)
     labels = bunch.target.astype(int)

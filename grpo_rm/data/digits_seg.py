@@ -8,10 +8,11 @@ test canvases, drawn from disjoint digit images with a fixed seed.
 
 from __future__ import annotations
 
+import functools
+
 import datasets
 import numpy as np
 from PIL import Image
-from sklearn.datasets import load_digits
 
 DIGITS_SEG_NAME = "digits-seg"
 CANVAS = 32
@@ -38,6 +39,14 @@ def _canvas(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray) ->
 
 
 def load_digits_seg_dataset() -> datasets.DatasetDict:
+    # A copy of the mapping: callers may replace its splits; the splits themselves are never changed in place.
+    return datasets.DatasetDict(_load_digits_seg_dataset())
+
+
+@functools.lru_cache(maxsize=1)  # built once per process: it encodes every image
+def _load_digits_seg_dataset() -> datasets.DatasetDict:
+    from sklearn.datasets import load_digits  # here: scikit-learn takes over a second to load
+
     bunch = load_digits()
     order = np.random.default_rng(0).permutation(len(bunch.target))
     # Disjoint digit images per split: 60 % / 10 % / 30 % of the 1,797.

@@ -1,6 +1,8 @@
-"""Methods as pluggable losses (cross-entropy, GRPO-RM with its refresh schedule), their presets, and the
-frozen policies GRPO-RM compares against."""
+"""Methods as pluggable losses (cross-entropy, GRPO-RM with its refresh schedule), their presets, the
+frozen policies GRPO-RM compares against, and the L2-SP penalty towards the pretrained weights that either
+method can add."""
 
+from .l2sp import L2SPRegularizer
 from .losses import METHODS, CrossEntropyMethod, GrpoRmMethod, Method, RefreshSchedule, build_method
 from .policies import FrozenPolicy
 from .presets import (
@@ -20,6 +22,7 @@ __all__ = [
     "CrossEntropyMethod",
     "FrozenPolicy",
     "GrpoRmMethod",
+    "L2SPRegularizer",
     "Method",
     "RefreshSchedule",
     "build_method",

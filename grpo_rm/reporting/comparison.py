@@ -227,3 +227,72 @@ def _markdown_table_to_html(block: str) -> str:
     head = "".join(cell(h, "th") for h in header)
     rows_html = "".join("<tr>" + "".join(cell(c, "td") for c in row) + "</tr>" for row in body)
     return f"<table><tr>{head}</tr>{rows_html}</table>"
+
+
+def _retention_metrics(results: dict, training_dataset: str) -> dict[str, float]:
+    """panel name ("<dataset>: <metric>") -> value: the run's frozen-feature results on the datasets other than the
+    one it trained on."""
+    metrics = {}
+    for dataset, representation in results.get("representation", {}).items():
+        if dataset == training_dataset:
+            continue
+        name = Path(dataset).name
+        for k, value in sorted(representation["knn_accuracy"].items(), key=lambda item: int(item[0])):
+            metrics[f"{name}: kNN top-1 (k={k})"] = value
+        metrics[f"{name}: softmax regression top-1"] = representation["linear_probe_accuracy"]
+    return metrics
+
+
+def frontier_records(runs: Sequence[dict], training_dataset: str, x_key: str) -> dict[str, list[dict]]:
+    """panel -> the records ``reporting.frontier`` takes: one per run, x = its validation score (``x_key``, of the
+    checkpoint it reports), y = its retention on that panel; the frozen row is left out (it is the reference point)."""
+    panels: dict[str, list[dict]] = {}
+    for run in runs:
+        if run["family"] == "frozen" or run["same_as"]:
+            continue
+        label = ",".join(f"{key}={value}" for key, value in run["grid_point"].items()) or "default"
+        for panel, value in _retention_metrics(run["results"], training_dataset).items():
+            panels.setdefault(panel, []).append({"family": run["family"], "grid_point": label, "seed": run["seed"],
+                                                 "x": run["results"][x_key], "y": value})
+    return panels
+
+
+def frozen_points(runs: Sequence[dict], training_dataset: str, x_key: str) -> dict[str, tuple[float, float]]:
+    """panel -> the frozen row's (x, y), mean over seeds: the pretrained encoder with a trained linear head."""
+    collected: dict[str, list[tuple[float, float]]] = {}
+    for run in runs:
+        if run["family"] != "frozen":
+            continue
+        for panel, value in _retention_metrics(run["results"], training_dataset).items():
+            collected.setdefault(panel, []).append((run["results"][x_key], value))
+    return {panel: (statistics.fmean(x for x, _ in points), statistics.fmean(y for _, y in points))
+            for panel, points in collected.items()}
+
+
+def _delta_cell(entry: dict) -> str:
+    if entry["delta"] is None:
+        return "–"
+    interval = "" if entry["ci95"] is None else f" [{entry['ci95'][0]:+.4f}, {entry['ci95'][1]:+.4f}]"
+    return f"{entry['delta']:+.4f}{interval}"
+
+
+def frontier_table(frontier: dict, metric_label: str) -> str:
+    """The matched comparisons of ``reporting.frontier.frontier_summary`` as markdown, one table per panel."""
+    reference = frontier["reference"]
+    lines = [f"## Fronts: each family against {reference} at matched performance\n",
+             f"Each family's Pareto front of (validation {metric_label}, retention) over its grid points, means over "
+             f"seeds; deltas are family minus {reference}, interpolated along the fronts at {reference}'s best "
+             f"validation {metric_label} (its anchor) and at the anchor's retention; [95 % paired bootstrap interval "
+             f"over seeds]. best top-1: the fronts' highest validation {metric_label}. A verdict rests on intervals "
+             "that exclude 0 (frontier.png draws the fronts).\n"]
+    for panel, content in frontier["panels"].items():
+        rows = []
+        for family, comparison in content["comparisons"].items():
+            rows.append([family, _delta_cell(comparison["retention_at_matched_top1"]),
+                         _delta_cell(comparison["top1_at_matched_retention"]), _delta_cell(comparison["best_top1"]),
+                         comparison["n_seeds"], f"**{comparison['verdict']}**"])
+        lines.append(f"### {panel}\n")
+        lines.append(markdown_table(["family", f"Δ retention at {reference}'s {metric_label}",
+                                     f"Δ {metric_label} at {reference}'s retention", f"Δ best {metric_label}",
+                                     "seeds", "verdict"], rows))
+    return "\n".join(lines)

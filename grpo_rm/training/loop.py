@@ -25,12 +25,12 @@ from tqdm.auto import tqdm
 from ..config import RunConfig
 from ..evaluation import result_metrics
 from ..files import BEST_MODEL_DIR, METRICS_LOG_NAME, TENSORBOARD_DIR
-from ..methods import CrossEntropyMethod, FrozenPolicy, Method, build_method
+from ..methods import CrossEntropyMethod, FrozenPolicy, L2SPRegularizer, Method, build_method
 from ..models import EncoderWithHead
 from ..reporting import MetricsLog, tracker_config
 from ..reporting.trackers import tracker_init_kwargs, tracker_project_name, trackers_to_start
 from ..representation import cached_training_loader
-from ..runtime import keep_freed_cpu_memory, make_accelerator
+from ..runtime import finish_trackers, keep_freed_cpu_memory, make_accelerator
 from ..seeding import derive_seed
 from ..tasks import Task, build_task, task_class
 from . import steps
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class TrainOutput:
     """What ``train`` trained. The trackers are still open: the caller logs what it evaluates after training to
-    them and then calls ``accelerator.end_training()``."""
+    them and then ends them (``runtime.finish_trackers``)."""
 
     model: EncoderWithHead  # unwrapped, on the run's device, in train mode
     prepared_model: torch.nn.Module  # the same model as accelerate prepared it (DDP, autocast): evaluate this
@@ -128,7 +128,9 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
     scheduler = steps.build_scheduler(optimizer, args, head_warmup_steps, total_steps - head_warmup_steps)
     head_warmup_loss = CrossEntropyMethod(ignore_index=task.ignore_index)
 
-    unwrapped = accelerator.unwrap_model(model)
+    # The module itself, not torch.compile's wrapper: the frozen policies copy it (and compile their copy), so that
+    # refreshes and checkpoints see the plain parameter names.
+    unwrapped = accelerator.unwrap_model(model, keep_torch_compile=False)
     if args.gradient_checkpointing:
         unwrapped.encoder.enable_gradient_checkpointing()
     # The frozen part of the model (the encoder, or its embeddings and first blocks) is the same in every policy:
@@ -140,6 +142,10 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
                                      ("reference_policy", method.needs_reference_policy))}
     old_policy, reference_policy = policies["old_policy"], policies["reference_policy"]
     refresh = method.refresh_schedule
+    # L2-SP anchors the encoder as loaded, before a resume restores the checkpoint's weights: a resumed run pulls
+    # towards the same weights as the uninterrupted one. None when off: no copy of the weights, no change to the step.
+    l2sp_weight = config.objective.l2sp_weight
+    l2sp = L2SPRegularizer(unwrapped.encoder, l2sp_weight) if l2sp_weight > 0 else None
     state = load_checkpoint(accelerator, checkpoint, scheduler, policies) if checkpoint else TrainState()
 
     if accelerator.is_main_process:
@@ -198,7 +204,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
                         loss, metrics = steps.head_warmup_step(accelerator, unwrapped, head_warmup_loss, batch)
                     else:
                         loss, metrics = steps.training_step(accelerator, model, method, old_policy, reference_policy,
-                                                            batch)
+                                                            batch, l2sp)
                     window.add(loss=loss, **metrics)
                     state.samples_seen += batch["labels"].shape[0] * accelerator.num_processes
                     if not accelerator.sync_gradients:  # a micro-batch: gradients accumulate, no step yet
@@ -249,6 +255,7 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
             accelerator.log(state.validation_metrics, step=state.step)
             if validation[primary] > state.best_score:
                 state.best_score, state.best_epoch = validation[primary], state.epoch
+                state.best_validation_metrics = dict(state.validation_metrics)
                 steps.save_model(accelerator, model, output_dir / BEST_MODEL_DIR, config)
             logger.info("epoch %d: validation %s %.4f", state.epoch, primary, validation[primary])
             if args.checkpointing_steps == "epoch" and state.epoch < num_epochs:
@@ -256,12 +263,18 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
             if preemption.requested(accelerator):
                 raise TrainingPreempted(checkpoint_now(), preemption.signal_name)
     except TrainingPreempted:
-        accelerator.end_training()
+        finish_trackers(accelerator)
         raise
     finally:
         preemption.close()
         progress.close()
     train_runtime = runtime_before + time.perf_counter() - start
+    if args.load_best_model_at_end and state.best_epoch > 0:
+        # The weights validation selected replace the last epoch's: what is saved, tested and evaluated after
+        # training, as HF Trainer does. Every process reads the folder the main process wrote.
+        accelerator.wait_for_everyone()
+        unwrapped.load_state_dict(EncoderWithHead.from_pretrained(output_dir / BEST_MODEL_DIR).state_dict())
+        state.validation_metrics = dict(state.best_validation_metrics)
 
     metrics = {
         "epoch": state.step / steps_per_epoch,
@@ -272,6 +285,8 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
         "train_steps_per_second": state.step / train_runtime,
         "total_steps": state.step,
         "method": method.name,
+        # The epoch whose weights training returns: the last one, or the best on validation.
+        "model_epoch": state.best_epoch if args.load_best_model_at_end and state.best_epoch > 0 else state.epoch,
     }
     if args.skip_nonfinite_steps:
         metrics["nonfinite_steps_skipped"] = state.nonfinite_steps_skipped

@@ -31,6 +31,7 @@ class TrainState:
     nonfinite_steps_skipped: int = 0
     log_lines: int = 0  # lines of metrics.jsonl written: a resume keeps exactly these
     validation_metrics: dict = field(default_factory=dict)  # the last epoch's
+    best_validation_metrics: dict = field(default_factory=dict)  # those of the epoch with the best score
     # The metric window since the last log: sums of per-step means, already averaged over processes.
     window_sums: dict = field(default_factory=dict)
     window_counts: dict = field(default_factory=dict)  # batches behind each sum

@@ -1,6 +1,6 @@
 """The pieces of a training step, public so that benchmarks (and other loops) run exactly the loop's code:
-the optimizer and schedule, the step of the method and of the head warm-up, gradient clipping, the
-finite-gradient check, and saving the model from every process."""
+the optimizer and schedule, the step of the method (with an optional L2-SP penalty) and of the head warm-up,
+gradient clipping, the finite-gradient check, and saving the model from every process."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from transformers import get_scheduler
 
 from ..config import RunConfig, TrainingArguments
-from ..methods import CrossEntropyMethod, FrozenPolicy, Method
+from ..methods import CrossEntropyMethod, FrozenPolicy, L2SPRegularizer, Method
 from ..models import EncoderWithHead
 from .state import TrainState
 
@@ -78,16 +78,27 @@ def freeze_unused_parameters(model: EncoderWithHead, dummy_inputs: dict) -> None
 
 
 def training_step(accelerator: Accelerator, model, method: Method, old_policy: FrozenPolicy | None,
-                  reference_policy: FrozenPolicy | None, batch: dict):
-    """Forward, the frozen policies on the same batch, the method's loss and backward; (loss, metrics)."""
+                  reference_policy: FrozenPolicy | None, batch: dict, l2sp: L2SPRegularizer | None = None):
+    """Forward, the frozen policies on the same batch, the method's loss and backward; (loss, metrics).
+
+    With ``l2sp``, its penalty on the encoder joins the method's loss before backward, so that gradient
+    accumulation, DDP's gradient averaging and fp16 loss scaling treat it exactly as they treat the loss; the
+    metrics gain ``l2sp_distance``. The loss returned (and logged) stays the method's, comparable between runs
+    with and without L2-SP; the penalty is l2sp.weight / 2 * l2sp_distance ** 2.
+    """
     inputs = batch["inputs"]
     with accelerator.autocast():
         logits, frozen_output = model(**inputs, return_frozen_output=True)
         old_logits = old_policy(**inputs, frozen_output=frozen_output) if old_policy is not None else None
         ref_logits = reference_policy(**inputs, frozen_output=frozen_output) if reference_policy is not None else None
     output = method(logits, batch["labels"], old_logits=old_logits, ref_logits=ref_logits)
-    accelerator.backward(output.loss)
-    return output.loss.detach(), output.metrics
+    loss, metrics = output.loss, output.metrics
+    if l2sp is not None:  # outside autocast: the penalty reads the float32 master weights, in their precision
+        encoder = accelerator.unwrap_model(model).encoder
+        loss = loss + l2sp.penalty(encoder)
+        metrics = {**metrics, "l2sp_distance": l2sp.distance(encoder)}
+    accelerator.backward(loss)
+    return output.loss.detach(), metrics
 
 
 def head_warmup_step(accelerator: Accelerator, model: EncoderWithHead, loss_fn: CrossEntropyMethod, batch: dict):

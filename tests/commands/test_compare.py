@@ -44,8 +44,8 @@ def test_compare_end_to_end_and_resume(tmp_path, tiny_dinov2, imagefolder, capsy
     argv = ["compare", "--model_name_or_path", tiny_dinov2, "--dataset_name", "digits", "--output_dir", str(out),
             "--methods", "frozen", "ce", "grpo-rm", "--seeds", "0", "1", "--sweep", "reward=probability-gap",
             "--eval_datasets", imagefolder, "--max_train_samples", "64", "--max_eval_samples", "30",
-            "--max_train_steps", "3", "--per_device_train_batch_size", "16", "--learning_rate", "1e-3",
-            "--knn_k", "3", "10", "--probe_epochs", "5", "--disable_tqdm", "--report_to", "none",
+            "--max_train_steps", "2", "--per_device_train_batch_size", "16", "--learning_rate", "1e-3",
+            "--knn_k", "3", "10", "--probe_epochs", "2", "--disable_tqdm", "--report_to", "none",
             "--feature_cache_dir", str(tmp_path / "cache")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -327,3 +327,72 @@ def test_grid_report_picks_each_rows_best_point_on_validation_and_measures_conve
     convergence_rows = markdown.split("## Convergence")[1]
     assert "| grpo-rm @ learning_rate=1e-4 | 0.7050 | 0.7950 | 0.8250 | 25 |" in convergence_rows
     assert "| ce @ learning_rate=1e-3 | 0.6050 | 0.7550 | 0.8050 | 30 |" in convergence_rows
+
+
+def test_a_grid_gives_fronts_matched_deltas_with_intervals_and_a_verdict(tmp_path, monkeypatch):
+    """Hand-made runs: at each learning rate GRPO-RM reaches cross-entropy's validation top-1 and keeps 0.05 more kNN
+    top-1 on another dataset, seed by seed up to noise of +-0.01: it dominates, by 0.05 at matched top-1."""
+    from grpo_rm.commands import compare
+    from grpo_rm.config import RunConfig
+
+    points = {("ce", 1e-4): (0.70, 0.60), ("ce", 1e-3): (0.80, 0.50),
+              ("grpo-rm", 1e-4): (0.70, 0.65), ("grpo-rm", 1e-3): (0.80, 0.55)}
+    noise = {0: 0.01, 1: -0.01, 2: 0.0}
+
+    def train(config):
+        run_dir = Path(config.training.output_dir)
+        run_dir.mkdir(parents=True)
+        config.save(run_dir)
+        x, y = points[(config.objective.method, config.training.learning_rate)]
+        y += noise[config.training.seed] * (1 if config.objective.method == "ce" else -1)
+        (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 10, "validation_accuracy": x, "epoch": 1}) + "\n")
+        (run_dir / "all_results.json").write_text(json.dumps(
+            {"eval_accuracy": x - 0.02, "eval_macro_f1": 0.5, "validation_accuracy": x, "best_validation_accuracy": x,
+             "train_runtime": 1.0, "representation": {"ood": {"knn_accuracy": {"3": y}, "linear_probe_accuracy": y}}}))
+        return {}
+
+    monkeypatch.setattr(compare, "run_training", train)
+    base = RunConfig.from_dict({"output_dir": str(tmp_path / "cmp"), "eval_datasets": ["ood"]})
+    comparison = compare.run_comparison(base, ["ce", "grpo-rm"], [0, 1, 2],
+                                        grid=parse_sweeps(["learning_rate=1e-4,1e-3"], "--grid"))
+    panel = comparison["frontier"]["panels"]["ood: kNN top-1 (k=3)"]
+    assert panel["families"]["ce"]["front"] == [[pytest.approx(0.70), pytest.approx(0.60)], [pytest.approx(0.80), pytest.approx(0.50)]]
+    matched = panel["comparisons"]["grpo-rm"]
+    # At ce's best validation top-1 (0.80): 0.55 - 0.50; the per-seed differences are 0.05 - 2 * noise, so every
+    # bootstrap mean lies in [0.03, 0.07].
+    retention = matched["retention_at_matched_top1"]
+    assert matched["anchor"]["grid_point"] == "learning_rate=1e-3" and retention["delta"] == pytest.approx(0.05)
+    assert 0.03 - 1e-9 <= retention["ci95"][0] < retention["ci95"][1] <= 0.07 + 1e-9
+    assert matched["top1_at_matched_retention"]["delta"] is None  # ce's 0.50 is below every GRPO-RM point
+    assert matched["verdict"] == "dominates" and matched["n_seeds"] == 3
+    markdown = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "## Fronts: each family against ce at matched performance" in markdown
+    assert "| grpo-rm | +0.0500 [" in markdown and "| **dominates** |" in markdown
+    assert (tmp_path / "cmp" / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["frontier"]["reference"] == "ce"
+
+
+def test_wise_ft_rows_interpolate_each_run_and_join_the_fronts(tmp_path, tiny_dinov2, imagefolder):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--model_name_or_path", tiny_dinov2, "--dataset_name", "digits", "--output_dir", str(out),
+                 "--methods", "ce", "grpo-rm", "--wise_ft_alphas", "0", "1", "--eval_datasets", imagefolder,
+                 "--max_train_samples", "32", "--max_eval_samples", "16", "--max_train_steps", "2",
+                 "--per_device_train_batch_size", "16", "--knn_k", "3", "--probe_epochs", "2", "--disable_tqdm",
+                 "--report_to", "none", "--feature_cache_dir", str(tmp_path / "cache")]) == 0
+    comparison = json.loads((out / "comparison.json").read_text())
+    runs = {run["variant"]: run for run in comparison["runs"]}
+    for family in ("ce", "grpo-rm"):
+        trained, one = runs[family], runs[f"{family} + wise-ft @ alpha=1"]
+        assert one["run_dir"] == str(Path(trained["run_dir"]) / "wise-ft" / "alpha-1")
+        # alpha 1 is the run itself: the same test score and the same retention (the run reports its best epoch).
+        assert one["results"]["eval_accuracy"] == trained["results"]["eval_accuracy"]
+        assert one["results"]["representation"] == trained["results"]["representation"]
+    # alpha 0 is the starting encoder in both families: the same frozen features, whatever head each run trained.
+    zero = [runs[f"{family} + wise-ft @ alpha=0"]["results"]["representation"][imagefolder]
+            for family in ("ce", "grpo-rm")]
+    assert zero[0] == zero[1]
+    frontier = comparison["frontier"]
+    assert frontier["families"] == ["ce", "grpo-rm", "ce + wise-ft", "grpo-rm + wise-ft"]
+    matched = frontier["panels"][f"{Path(imagefolder).name}: kNN top-1 (k=3)"]["comparisons"]["ce + wise-ft"]
+    assert matched["verdict"] == "inconclusive" and matched["note"].startswith("one seed: no interval")
+    assert (out / "frontier.png").is_file()

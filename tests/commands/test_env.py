@@ -1,6 +1,7 @@
 import platform
 
 from grpo_rm import __version__
+from grpo_rm.cli import main
 from grpo_rm.commands.env import LIBRARIES, environment_info, installed_version
 
 
@@ -17,3 +18,11 @@ def test_environment_names_versions_processes_and_devices():
 
 def test_a_missing_library_is_reported_not_raised():
     assert installed_version("grpo-rm-no-such-distribution") == "not installed"
+
+
+def test_env_prints_versions_and_devices(capsys):
+    assert main(["env"]) == 0
+    printed = capsys.readouterr().out
+    for line in ("- grpo-rm version: ", "- torch version: ", "- Python version: ", "- Device: ",
+                 "- accelerate processes: 1", "- mixed precision available: "):
+        assert line in printed

@@ -1,14 +1,10 @@
-import json
-
 import pytest
 
 from grpo_rm.config import DataArguments
 from grpo_rm.representation.features import FeatureExtractor
 from grpo_rm.representation.probes import knn_predict
 from grpo_rm.representation import knn_evaluation, linear_probe_evaluation
-from grpo_rm.commands.train import run_training
 from tests.representation.test_features import read
-from tests.training.test_loop import tiny_config
 
 
 def test_knn_evaluation_matches_direct_computation_on_cached_features(tmp_path, tiny_dinov2, imagefolder):
@@ -30,16 +26,6 @@ def test_linear_probe_records_grid_and_selection(tmp_path, tiny_dinov2, imagefol
     assert len(result["grid"]) == 2
     assert result["linear_probe_accuracy"] == result["selected"]["test_accuracy"]
     assert result["protocol"]["learning_rates"] == [0.01, 0.1] and "validation" in result["protocol"]["selection"]
-
-
-def test_train_with_eval_datasets_reports_each_dataset(tmp_path, tiny_dinov2, imagefolder):
-    config = tiny_config(tiny_dinov2, tmp_path / "run", max_train_steps=2, eval_datasets=["digits", imagefolder],
-                         knn_k=[3], probe_epochs=3, feature_cache_dir=str(tmp_path / "cache"))
-    results = run_training(config)
-    assert set(results["representation"]) == {"digits", imagefolder}
-    detail = json.loads((tmp_path / "run" / "representation_results.json").read_text())
-    assert detail[imagefolder]["class_names"] == ["blue", "green", "red"]
-    assert detail["digits"]["knn"]["protocol"]["test_samples"] == 24  # the run's max_eval_samples carries over
 
 
 def test_results_name_the_cached_feature_files(tmp_path, tiny_dinov2, imagefolder):

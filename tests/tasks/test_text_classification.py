@@ -5,11 +5,13 @@ import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from grpo_rm.cli import main
 from grpo_rm.config import DataArguments, RunConfig
 from grpo_rm.data import load_text_classification_splits
 from grpo_rm.models import EncoderWithHead, load_encoder
+from grpo_rm.representation.probes import knn_predict
 from grpo_rm.tasks import build_task
 
 TEXT = ["--task", "text-classification", "--report_to", "none", "--disable_tqdm", "--warmup_ratio", "0",
@@ -157,7 +159,11 @@ def test_knn_linear_probe_and_compare_on_text(tmp_path, tiny_bert, text_parquet,
                      *extra]) == 0
     knn = json.loads((tmp_path / "knn" / "knn_results.json").read_text())
     assert knn["protocol"]["feature_type"] == "cls" and knn["protocol"]["max_seq_length"] == 64
-    assert 0 <= knn["knn_accuracy"]["3"] <= 1
+    # Recomputed from the cached features the result names, with the project's kNN and an independent count.
+    stored = {name: load_file(path) for name, path in knn["protocol"]["feature_files"].items()}
+    predictions = knn_predict(stored["train"]["features"], stored["train"]["labels"], stored["test"]["features"],
+                              3, [3])[3]
+    assert knn["knn_accuracy"]["3"] == pytest.approx((predictions == stored["test"]["labels"]).double().mean().item())
     probe = json.loads((tmp_path / "linear-probe" / "linear_probe_results.json").read_text())
     assert probe["protocol"]["train_samples"] + probe["protocol"]["validation_samples"] == 60
     assert main(["compare", "--methods", "frozen", "ce", "grpo-rm", "--model_name_or_path", tiny_bert,

@@ -1,14 +1,10 @@
 """--cache_frozen_features: a frozen encoder reads the training set once, and the head trains as on the inputs."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
 from grpo_rm.commands.compare import plan_comparison
@@ -18,6 +14,7 @@ from grpo_rm.models.vision import VisionEncoder
 from grpo_rm.tasks import ImageClassificationTask
 from grpo_rm.commands.train import run_training
 from grpo_rm.training import steps
+from tests.conftest import CACHED_FEATURES_RUN
 from tests.training.test_checkpoints import crash_at_step, training_records, weights
 
 # 48 digits (square images), batch 16: 3 steps an epoch; nothing random in the training inputs.
@@ -129,24 +126,18 @@ def test_resume_with_cached_features_is_bitwise_the_uninterrupted_run(tmp_path, 
             assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-7), (got["step"], key)
 
 
-def test_two_processes_train_the_head_as_one_does(tmp_path, tiny_dinov2):
-    """Each process holds every example's features, so accelerate may deal it any batch. 64 digits: two steps of
-    32 examples an epoch, whether one process reads batches of 32 or two read batches of 16."""
-    run = tmp_path / "ddp"
-    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    command = [torchrun, "--nproc_per_node", "2", "-m", "grpo_rm.cli", "train", "--model_name_or_path", tiny_dinov2,
-               "--output_dir", str(run), "--config", str(tmp_path / "run.yaml"), "--cache_frozen_features"]
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump({**RUN, "max_train_samples": 64}))
-    # One thread per process, as below: CPU kernels round differently with more threads.
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_two_processes_train_the_head_as_one_does(two_process_runs, tmp_path, tiny_dinov2):
+    """Each process holds every example's features, so accelerate may deal it any batch: two processes reading
+    batches of 16 train the head as one process reading batches of 32, with cached features or without."""
+    run = two_process_runs["cached_features"]
     assert RunConfig.from_run_dir(run).training.cache_frozen_features
-
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # as each of the two processes: CPU kernels round differently with more threads
     try:
-        one = {name: run_training(config(tiny_dinov2, tmp_path / name, max_train_samples=64, per_device_train_batch_size=32,
-                                  cache_frozen_features=cache))
+        one = {name: run_training(RunConfig.from_dict({**CACHED_FEATURES_RUN, "model_name_or_path": tiny_dinov2,
+                                                       "output_dir": str(tmp_path / name),
+                                                       "per_device_train_batch_size": 32,
+                                                       "cache_frozen_features": cache}))
                for name, cache in (("cached", True), ("plain", False))}
     finally:
         torch.set_num_threads(threads)
