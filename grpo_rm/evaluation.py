@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from .files import write_json_atomic
+from .files import PREDICTIONS_INDEX_NAME, PREDICTIONS_NAME, write_json_atomic
 from .objective import at_least_float32
 from .metrics import confusion_matrix, macro_f1, segmentation_scores
 from .reporting import voc_colormap
@@ -57,7 +57,7 @@ def evaluate_classifier(
     if count == 0:
         raise ValueError(f"the {description} split is empty")
     if predictions_dir is not None and accelerator.is_main_process:
-        write_json_atomic(Path(predictions_dir) / "predictions.json", [{"index": i, **p} for i, p in enumerate(saved)])
+        write_json_atomic(Path(predictions_dir) / PREDICTIONS_NAME, [{"index": i, **p} for i, p in enumerate(saved)])
     accuracy = float(confusion.diagonal().sum().double() / count)
     return {"accuracy": accuracy, "macro_f1": macro_f1(confusion.cpu()), "loss": float(loss_sum / count),
             "samples": count}
@@ -191,7 +191,7 @@ def evaluate_segmenter(model, dataset, accelerator: Accelerator, ignore_index: i
     if predictions_dir is not None:
         entries = sorted(gather_object(saved), key=lambda entry: entry["index"])
         if accelerator.is_main_process:
-            write_json_atomic(Path(predictions_dir) / "index.json", entries)
+            write_json_atomic(Path(predictions_dir) / PREDICTIONS_INDEX_NAME, entries)
     return {**segmentation_scores(confusion.cpu()), "samples": len(dataset)}
 
 

@@ -16,6 +16,15 @@ PREPROCESSOR_FILE_NAME = "preprocessor_config.json"
 BEST_MODEL_DIR = "best_model"
 METRICS_LOG_NAME = "metrics.jsonl"
 PREDICTIONS_DIR = "test_predictions"
+PREDICTIONS_NAME = "predictions.json"  # classification: label and prediction per example
+PREDICTIONS_INDEX_NAME = "index.json"  # segmentation: each prediction PNG's image and mask
+# Resumable checkpoints: checkpoint-<step>/ with accelerate's save_state and these files.
+CHECKPOINT_PREFIX = "checkpoint-"
+TRAINER_STATE_NAME = "trainer_state.json"
+SCHEDULER_STATE_NAME = "scheduler.json"
+OLD_POLICY_NAME = "old_policy.safetensors"
+REFERENCE_POLICY_NAME = "reference_policy.safetensors"
+POLICY_FILE_NAMES = {"old_policy": OLD_POLICY_NAME, "reference_policy": REFERENCE_POLICY_NAME}
 ALL_RESULTS_NAME = "all_results.json"
 TRAIN_RESULTS_NAME = "train_results.json"
 EVAL_RESULTS_NAME = "eval_results.json"
@@ -25,6 +34,16 @@ TENSORBOARD_DIR = "tensorboard"
 # A WiSE-FT model (grpo-rm wise-ft): a run directory whose encoder mixes the pretrained and fine-tuned weights, and
 # this file with the mixing weight and the two sources.
 WISE_FT_NAME = "wise_ft.json"
+# grpo-rm wise-ft: OUT/alpha-<alpha>/ (in a comparison, <run>/wise-ft/alpha-<alpha>/)
+WISE_FT_ALPHA_PREFIX = "alpha-"
+WISE_FT_RUNS_DIR = "wise-ft"
+# grpo-rm knn / linear-probe: <protocol>_results.json
+FROZEN_FEATURE_RESULTS_NAMES = {"knn": "knn_results.json", "linear_probe": "linear_probe_results.json"}
+# grpo-rm visualize
+PREDICTION_PANEL_NAME = "predictions.png"
+# grpo-rm demo (images): the stand-in encoder before and after its pretraining
+DEMO_STANDIN_DIR = "standin-init"
+DEMO_PRETRAIN_DIR = "pretrain"
 # A comparison's output directory (grpo-rm compare, grpo-rm demo): one run directory per row and seed under runs/.
 COMPARISON_RUNS_DIR = "runs"
 COMPARISON_JSON_NAME = "comparison.json"

@@ -32,6 +32,8 @@ from ..files import (
     GRID_FIGURE_NAME,
     METRICS_LOG_NAME,
     REPORT_HTML_NAME,
+    WISE_FT_ALPHA_PREFIX,
+    WISE_FT_RUNS_DIR,
     write_json_atomic,
     write_text_atomic,
 )
@@ -53,7 +55,7 @@ from ..tasks import task_class
 from ..training.checkpoints import list_checkpoints
 from ..reporting.frontier import frontier_summary, plot_frontier
 from .train import run_training
-from .wise_ft import ALPHA_DIR_PREFIX, evaluate_wise_ft, parse_alphas, write_wise_ft
+from .wise_ft import evaluate_wise_ft, parse_alphas, write_wise_ft
 from . import COMMANDS
 
 HELP = COMMANDS["compare"].help
@@ -88,7 +90,6 @@ NOT_SWEEPABLE = ("seed", "method", "output_dir", "overwrite_output_dir", "eval_d
 # WiSE-FT rows: each trained row's runs interpolated back towards the starting encoder (grpo-rm wise-ft), one row
 # per alpha, in the family "<row's family> + wise-ft"; their folders live in each run's directory.
 WISE_FT_FAMILY_SUFFIX = " + wise-ft"
-WISE_FT_RUN_DIR = "wise-ft"
 
 
 def parse_sweeps(specs: Sequence[str], flag: str = "--sweep") -> dict[str, list[str]]:
@@ -292,16 +293,16 @@ def wise_ft_runs(plan: Sequence[PlannedRun], alphas: Sequence[str]) -> list[dict
     for planned in plan:
         if not alphas or planned.variant.family == "frozen":
             continue
-        folder = planned.run_dir / WISE_FT_RUN_DIR
+        folder = planned.run_dir / WISE_FT_RUNS_DIR
         labels = parse_alphas(alphas)
-        done = all((folder / f"{ALPHA_DIR_PREFIX}{label}" / ALL_RESULTS_NAME).is_file() for label in labels)
+        done = all((folder / f"{WISE_FT_ALPHA_PREFIX}{label}" / ALL_RESULTS_NAME).is_file() for label in labels)
         if planned.has_own_run and not done:
             print(f"WiSE-FT of {planned.variant.name} seed {planned.seed}: alphas {', '.join(labels)}")
             evaluate_wise_ft(write_wise_ft(planned.run_dir, list(labels), folder, overwrite_output_dir=True),
                              planned.run_dir)
         family = planned.variant.family + WISE_FT_FAMILY_SUFFIX
         for label in labels:
-            alpha_dir = folder / f"{ALPHA_DIR_PREFIX}{label}"
+            alpha_dir = folder / f"{WISE_FT_ALPHA_PREFIX}{label}"
             grid_point = {**planned.variant.grid_point, "alpha": label}
             point = ",".join(f"{k}={v}" for k, v in grid_point.items())
             records.append({"variant": f"{family} @ {point}", "family": family, "grid_point": grid_point,

@@ -20,7 +20,7 @@ from typing import Optional
 from transformers import Dinov2Config, Dinov2Model
 
 from ..config import RunConfig
-from ..files import COMPARISON_RUNS_DIR
+from ..files import COMPARISON_RUNS_DIR, DEMO_PRETRAIN_DIR, DEMO_STANDIN_DIR
 from ..processing import ImageProcessing
 from ..tasks import task_class
 from .compare import run_comparison
@@ -116,9 +116,9 @@ def run_image_demo(
         "pretrained with cross-entropy on digits 0-4, then post-trained on all ten digits with\n"
         "cross-entropy and with GRPO-RM under identical settings. Numbers here say nothing about DINOv2.\n"
     )
-    standin = build_standin_encoder(output_dir / "standin-init", seed)
+    standin = build_standin_encoder(output_dir / DEMO_STANDIN_DIR, seed)
     pretrain = RunConfig.from_dict({
-        **IMAGE_SETTINGS, "model_name_or_path": str(standin), "output_dir": str(output_dir / "pretrain"),
+        **IMAGE_SETTINGS, "model_name_or_path": str(standin), "output_dir": str(output_dir / DEMO_PRETRAIN_DIR),
         "overwrite_output_dir": overwrite_output_dir, "method": "ce", "num_train_epochs": pretrain_epochs,
         "seed": seed, "keep_classes": PRETRAIN_CLASSES, "learning_rate": 1e-3, "max_train_samples": max_train_samples,
         "max_eval_samples": max_eval_samples,
@@ -126,7 +126,7 @@ def run_image_demo(
     print(f"[pretraining] the stand-in encoder on digits {', '.join(PRETRAIN_CLASSES)}")
     run_training(pretrain)
     base = RunConfig.from_dict({
-        **IMAGE_SETTINGS, "model_name_or_path": str(output_dir / "pretrain"), "output_dir": str(output_dir),
+        **IMAGE_SETTINGS, "model_name_or_path": str(output_dir / DEMO_PRETRAIN_DIR), "output_dir": str(output_dir),
         "num_train_epochs": num_train_epochs, "max_train_samples": max_train_samples,
         "max_eval_samples": max_eval_samples,
     })

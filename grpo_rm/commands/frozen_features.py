@@ -21,7 +21,7 @@ from ..config import (
     field_options_parser,
 )
 from ..data import other_dataset_arguments
-from ..files import write_json_atomic
+from ..files import FROZEN_FEATURE_RESULTS_NAMES, write_json_atomic
 from ..models import EncoderWithHead
 from ..representation import FeatureExtractor, evaluate_representation, knn_evaluation, linear_probe_evaluation
 from ..runtime import make_accelerator
@@ -79,7 +79,7 @@ def evaluate_frozen_features(model_name_or_path: str, data_args: DataArguments, 
                                           args.probe_epochs)
     results = {"model_name_or_path": model_name_or_path, "dataset_name": data_args.dataset_name, **results}
     if output_dir and PartialState().is_main_process:
-        write_json_atomic(Path(output_dir) / f"{protocol}_results.json", results)
+        write_json_atomic(Path(output_dir) / FROZEN_FEATURE_RESULTS_NAMES[protocol], results)
     return results
 
 

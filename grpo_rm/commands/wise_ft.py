@@ -31,7 +31,7 @@ from accelerate import PartialState
 
 from ..config import ModelArguments, RunConfig, TrainingArguments, check_values, field_options_parser
 from ..evaluation import result_metrics
-from ..files import ALL_RESULTS_NAME, CONFIG_FILE_NAME, WISE_FT_NAME, write_json_atomic
+from ..files import ALL_RESULTS_NAME, CONFIG_FILE_NAME, WISE_FT_ALPHA_PREFIX, WISE_FT_NAME, write_json_atomic
 from ..models import EncoderWithHead, interpolate_state_dicts, load_encoder
 from ..runtime import make_accelerator
 from ..tasks import task_class
@@ -40,7 +40,6 @@ from .frozen_features import evaluate_model_representation, representation_summa
 
 HELP = COMMANDS["wise-ft"].help
 DEFAULT_ALPHAS = ("0", "0.25", "0.5", "0.75", "1")
-ALPHA_DIR_PREFIX = "alpha-"
 # What may follow "alpha-" in a folder name: a plain decimal number, which every filesystem and shell takes as is.
 ALPHA_LABEL = re.compile(r"[0-9.eE+-]+")
 
@@ -63,7 +62,7 @@ def parse_alphas(alphas: Sequence[float | str]) -> dict[str, float]:
         label = alpha_label(alpha)
         if not ALPHA_LABEL.fullmatch(label):
             raise ValueError(f"alpha {alpha!r} is not a plain decimal number (like 0.25): it names the folder "
-                             f"{ALPHA_DIR_PREFIX}<alpha>")
+                             f"{WISE_FT_ALPHA_PREFIX}<alpha>")
         try:
             value = float(label)
         except ValueError:
@@ -89,7 +88,7 @@ def write_wise_ft(run_dir: str | Path, alphas: Sequence[float | str], output_dir
     """
     run_dir, output_dir = Path(run_dir), Path(output_dir)
     labelled = parse_alphas(alphas)
-    targets = {label: output_dir / f"{ALPHA_DIR_PREFIX}{label}" for label in labelled}
+    targets = {label: output_dir / f"{WISE_FT_ALPHA_PREFIX}{label}" for label in labelled}
     occupied = [str(path) for path in targets.values() if path.is_dir() and any(path.iterdir())]
     if occupied and not overwrite_output_dir:
         raise FileExistsError(f"{', '.join(occupied)} already exist and are not empty; choose another --output_dir, "
@@ -125,7 +124,8 @@ def evaluate_wise_ft(folders: dict[str, Path], run_dir: str | Path) -> dict[str,
     """Each alpha's validation and test metrics and its frozen features on the run's ``eval_datasets``, as
     ``grpo-rm train`` reports a run; written to ``alpha-<alpha>/all_results.json`` (with the fine-tuned run's
     ``train_runtime``: an alpha costs its run's training). Returns label -> those results."""
-    source = json.loads((Path(run_dir) / ALL_RESULTS_NAME).read_text()) if (Path(run_dir) / ALL_RESULTS_NAME).is_file() else {}
+    results_file = Path(run_dir) / ALL_RESULTS_NAME
+    source = json.loads(results_file.read_text()) if results_file.is_file() else {}
     results = {}
     for label, folder in folders.items():
         config = RunConfig.from_run_dir(folder).with_overrides(output_dir=str(folder))

@@ -37,18 +37,15 @@ from transformers import PreTrainedModel, Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
+from ..files import POLICY_FILE_NAMES
 from ..models import EncoderWithHead
 from .arguments import GrpoRmArguments
 from .policies import EncoderWithHeadPolicy, SharedFrozenCopy, logits_of
 
 logger = logging.getLogger(__name__)
 
-# The names grpo-rm train's checkpoints give the frozen policies (grpo_rm.training.checkpoints).
-POLICY_NAMES = ("old_policy", "reference_policy")
-
-
-def policy_file_name(name: str) -> str:
-    return f"{name}.safetensors"
+# The names grpo-rm train's checkpoints give the frozen policies (grpo_rm.files).
+POLICY_NAMES = tuple(POLICY_FILE_NAMES)
 
 
 class _TransformersClassifier:
@@ -182,7 +179,7 @@ class GrpoRmTrainer(Trainer):
             for name, policy in self._policies().items():
                 # Clones: safetensors refuses tensors that share memory (tied weights).
                 state = {key: tensor.detach().cpu().clone().contiguous() for key, tensor in policy.state_dict().items()}
-                save_file(state, os.path.join(folder, policy_file_name(name)))
+                save_file(state, os.path.join(folder, POLICY_FILE_NAMES[name]))
         super()._save_checkpoint(model, trial)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Optional[nn.Module] = None) -> None:
@@ -200,10 +197,10 @@ class GrpoRmTrainer(Trainer):
 
     def _load_policies(self, checkpoint: str) -> None:
         for name, policy in self._policies().items():
-            path = os.path.join(checkpoint, policy_file_name(name))
+            path = os.path.join(checkpoint, POLICY_FILE_NAMES[name])
             if not os.path.isfile(path):
                 raise FileNotFoundError(
-                    f"{checkpoint} has no {policy_file_name(name)}: it was not written by GrpoRmTrainer with these "
+                    f"{checkpoint} has no {POLICY_FILE_NAMES[name]}: it was not written by GrpoRmTrainer with these "
                     f"settings (beta > 0 adds a reference policy), so the GRPO-RM run cannot continue exactly; start "
                     "a new run, or resume with the settings that wrote it")
             policy.load_state_dict(load_file(path))

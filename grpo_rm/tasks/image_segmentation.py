@@ -14,6 +14,7 @@ from ..data import same_dataset
 from ..data.segmentation import SegmentationDataset, load_segmentation_splits
 from ..data.transforms import SegmentationEvalTransform, SegmentationTrainTransform
 from ..evaluation import evaluate_segmenter, predict_segmentation
+from ..files import PREDICTION_PANEL_NAME
 from ..models import EncoderWithHead, SegmentationHead
 from ..models.encoders import Encoder
 from ..processing import ImageProcessing
@@ -108,4 +109,4 @@ class ImageSegmentationTask(Task):
                     predictions[name].append(logits.argmax(dim=0).numpy())
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         return prediction_panel(images, masks, predictions, models[0].class_names,
-                                Path(output_dir) / "predictions.png", data_args.ignore_index)
+                                Path(output_dir) / PREDICTION_PANEL_NAME, data_args.ignore_index)

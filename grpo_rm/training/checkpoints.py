@@ -24,15 +24,18 @@ from accelerate import Accelerator
 from safetensors.torch import load_file, save_file
 
 from ..config import RunConfig, resumable_keys
-from ..files import write_text_atomic
+from ..files import (
+    CHECKPOINT_PREFIX,
+    POLICY_FILE_NAMES,
+    SCHEDULER_STATE_NAME,
+    TRAINER_STATE_NAME,
+    write_text_atomic,
+)
 from ..methods import FrozenPolicy
 from .state import TrainState
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_PREFIX = "checkpoint-"
-TRAINER_STATE_NAME = "trainer_state.json"
-SCHEDULER_STATE_NAME = "scheduler.json"
 PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: try again later (a scheduler's requeue resumes the run)
 
 
@@ -99,7 +102,7 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, state: TrainStat
         for name, policy in policies.items():
             if policy is not None:
                 save_file({k: v.detach().cpu().contiguous() for k, v in policy.model.state_dict().items()},
-                          staging / f"{name}.safetensors")
+                          staging / POLICY_FILE_NAMES[name])
         config.save(staging)
         state.save(staging / TRAINER_STATE_NAME)  # last: its presence marks a complete checkpoint
         if final.exists():
@@ -118,7 +121,7 @@ def load_checkpoint(accelerator: Accelerator, checkpoint: Path, scheduler,
     scheduler.load_state_dict(json.loads((checkpoint / SCHEDULER_STATE_NAME).read_text()))
     for name, policy in policies.items():
         if policy is not None:
-            file = checkpoint / f"{name}.safetensors"
+            file = checkpoint / POLICY_FILE_NAMES[name]
             try:
                 policy.model.load_state_dict(load_file(file))
             except RuntimeError as error:  # e.g. a whole-model copy, as grpo-rm wrote before sharing frozen blocks
