@@ -8,7 +8,20 @@ import sys
 from typing import Optional, Sequence
 
 from .commands import COMMANDS, command_module
-from .runtime import end_process_group
+from .runtime import openmp_settings_for_shared_cores
+
+def _share_busy_cores() -> None:
+    """On a machine other work already keeps busy, take the cores that look free, and let idle threads sleep soon
+    (``runtime.openmp_settings_for_shared_cores``; the user's own OpenMP variables win)."""
+    if not hasattr(os, "getloadavg"):
+        return
+    settings = openmp_settings_for_shared_cores(os.getloadavg()[0], os.cpu_count() or 1, dict(os.environ))
+    if settings:
+        os.environ.update(settings)
+        logging.getLogger(__name__).info(
+            "the machine is busy (load %.1f on %d cores): %s; give each run its share with --num_threads",
+            os.getloadavg()[0], os.cpu_count() or 1, ", ".join(f"{key}={value}" for key, value in settings.items()))
+
 
 def _quiet_libraries() -> None:
     """Keep one progress bar (ours) on screen; the libraries' own bars and chatter drown it."""
@@ -41,8 +54,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               + "\n\n--debug (or GRPO_RM_DEBUG=1): show the traceback of an error instead of one line")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    _share_busy_cores()  # before torch (imported with the command) loads OpenMP, which reads these once
     _quiet_libraries()
     command = command_module(argv[0])
+    from .runtime import end_process_group
     from .reporting.hub import HubPushError
     from .training import PREEMPTED_EXIT_CODE, TrainingPreempted
 

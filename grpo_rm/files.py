@@ -51,6 +51,10 @@ COMPARISON_MARKDOWN_NAME = "comparison.md"
 REPORT_HTML_NAME = "report.html"
 CURVES_FIGURE_NAME = "curves.png"
 GRID_FIGURE_NAME = "grid.png"
+# How compare's rows were launched: launch/<row>-seed<N>/ holds each row's run_config.yaml and log.txt
+COMPARISON_LAUNCH_DIR = "launch"
+LAUNCH_LOG_NAME = "log.txt"
+SUBMITIT_JOBS_NAME = "jobs.json"  # row config file -> submitit job id
 FRONTIER_FIGURE_NAME = "frontier.png"
 # sentence-transformers' on-disk contract for a text encoder and its pooling.
 SENTENCE_TRANSFORMERS_MODULES_NAME = "modules.json"

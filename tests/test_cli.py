@@ -1,9 +1,23 @@
 """The ``grpo-rm`` command line: it lists the commands, dispatches, and turns errors into one line and exit code 1.
-Each command's own behaviour is tested in tests/commands/; the console script itself runs in
-tests/training/test_checkpoints.py (pre-empted and resumed)."""
+Each command's own behaviour is tested in tests/commands/; training under SIGTERM and a requeue, in processes of
+their own, in tests/launchers/."""
+
+import os
+import subprocess
+import sys
 
 from grpo_rm.cli import main
 from grpo_rm.commands import COMMANDS
+
+
+def test_the_console_script_lists_the_commands_without_loading_torch():
+    script = os.path.join(os.path.dirname(sys.executable), "grpo-rm")  # the installed entry point
+    result = subprocess.run([script, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and all(name in result.stdout for name in COMMANDS)
+    # torch is loaded by the command, after the command line has chosen the OpenMP settings it reads once.
+    loaded = subprocess.run([sys.executable, "-c", "import sys, grpo_rm.cli; grpo_rm.cli.main(['--help']); "
+                             "print('torch' in sys.modules)"], capture_output=True, text=True)
+    assert loaded.stdout.splitlines()[-1] == "False"
 
 
 def test_help_lists_every_command(capsys):

@@ -9,6 +9,8 @@ follow shared/docs/DESIGN.md except where the code has a reason to differ:
 - representation sits above models (it runs an encoder) and below tasks: it takes data in, never a task.
 - reporting sits above models and representation (model cards read a run's encoder and config), below the
   evaluation and tasks that draw their figures with it.
+- launchers sit below commands: compare hands them the train command's function to run (or to pickle by name
+  for a submitit job), so they never import a command.
 """
 
 import ast
@@ -29,6 +31,7 @@ LAYERS = [
     ("tasks", ["grpo_rm.tasks"]),
     ("training", ["grpo_rm.training"]),
     ("integrations", ["grpo_rm.integrations"]),
+    ("launchers", ["grpo_rm.launchers"]),
     ("commands", ["grpo_rm.commands"]),
     ("entry points", ["grpo_rm.cli", "grpo_rm"]),
 ]

@@ -14,6 +14,7 @@ from grpo_rm.runtime import keep_freed_cpu_memory
 # keep_freed_cpu_memory; print whether it set the allocator and the minor page faults of each.
 PROBE = """
 import resource, torch
+import accelerate  # loaded, as in every training process, before the run sets the allocator
 from grpo_rm.runtime import keep_freed_cpu_memory
 
 def faults():
@@ -41,3 +42,14 @@ def test_freed_buffers_are_reused_without_page_faults():
 def test_the_users_own_malloc_settings_win(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX_", "2")
     assert keep_freed_cpu_memory() is False  # and glibc's settings are left to the user's variables
+
+
+def test_a_busy_machine_gets_the_free_cores_and_sleeping_threads():
+    from grpo_rm.runtime import openmp_settings_for_shared_cores as settings
+
+    assert settings(0.2, 8, {}) == {}  # alone: every core, OpenMP's own (fastest) waiting
+    assert settings(1.1, 2, {}) == {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "1000"}
+    assert settings(3.6, 8, {}) == {"OMP_NUM_THREADS": "4", "GOMP_SPINCOUNT": "1000"}
+    assert settings(9.0, 8, {}) == {"OMP_NUM_THREADS": "1", "GOMP_SPINCOUNT": "1000"}  # never fewer than one
+    assert settings(3.0, 4, {"OMP_NUM_THREADS": "2"}) == {}  # the user decides
+    assert settings(3.0, 4, {"OMP_WAIT_POLICY": "PASSIVE"}) == {}

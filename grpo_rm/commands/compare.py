@@ -13,7 +13,9 @@ checkpoint (with ``--checkpointing_steps``), so an interrupted comparison resume
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
+import typing
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,9 +23,11 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from ..config import RunConfig, result_keys, run_config_from_args, run_config_parser
+from ..config.arguments import add_field_option
 from ..data import same_dataset
 from ..files import (
     ALL_RESULTS_NAME,
+    COMPARISON_LAUNCH_DIR,
     COMPARISON_JSON_NAME,
     COMPARISON_MARKDOWN_NAME,
     COMPARISON_RUNS_DIR,
@@ -53,6 +57,7 @@ from ..reporting.comparison import (
 )
 from ..tasks import task_class
 from ..training.checkpoints import list_checkpoints
+from ..launchers import InProcessLauncher, LocalLauncher, Row, SlurmArguments, SubmititLauncher
 from ..reporting.frontier import frontier_summary, plot_frontier
 from .train import run_training
 from .wise_ft import evaluate_wise_ft, parse_alphas, write_wise_ft
@@ -111,17 +116,40 @@ def parse_sweeps(specs: Sequence[str], flag: str = "--sweep") -> dict[str, list[
     return sweeps
 
 
+def parse_rows(specs: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``["ce+lp-ft:method=ce,head_warmup_epochs=1"]`` -> ``{"ce+lp-ft": {"method": "ce", "head_warmup_epochs": "1"}}``:
+    rows of any method, named, with the settings that make them (``--rows``)."""
+    rows: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        name, sep, settings = spec.partition(":")
+        pairs = [item.partition("=") for item in settings.split(",")] if settings else []
+        if not sep or not name or not pairs or any(not key or not equals or not value for key, equals, value in pairs):
+            raise ValueError(f"--rows {spec!r} must look like name:key=value,key=value "
+                             "(e.g. ce+lp-ft:method=ce,head_warmup_epochs=1)")
+        if name in rows or name in METHOD_OVERRIDES:
+            raise ValueError(f"--rows {spec!r}: the row name {name!r} is taken; name each row once")
+        for key, _, _ in pairs:
+            if key != "method" and (key in NOT_SWEEPABLE or key not in RunConfig.valid_keys()):
+                raise ValueError(f"--rows {spec!r}: {key!r} is not a key a row may set (compare sets "
+                                 f"{', '.join(NOT_SWEEPABLE)} itself; other keys must be config keys)")
+        rows[name] = {key: value for key, _, value in pairs}
+    return rows
+
+
 def plan_variants(methods: Sequence[str], sweeps: dict[str, list[str]],
                   grid: dict[str, list[str]] | None = None,
-                  method_overrides: Optional[Mapping[str, Mapping[str, object]]] = None) -> list[Variant]:
-    """The methods, then one GRPO-RM row per point of the ``sweeps`` grid; each of those rows once per point
-    of ``grid`` (``ce @ learning_rate=1e-4``). ``method_overrides`` adds settings to a method's row (the demo's
-    linear probe takes a larger head learning rate)."""
+                  method_overrides: Optional[Mapping[str, Mapping[str, object]]] = None,
+                  rows: Optional[Mapping[str, Mapping[str, str]]] = None) -> list[Variant]:
+    """The methods, then the named ``rows`` (any method, with their settings), then one GRPO-RM row per point of the
+    ``sweeps`` grid; each of those rows once per point of ``grid`` (``ce @ learning_rate=1e-4``).
+    ``method_overrides`` adds settings to a method's row (the demo's linear probe takes a larger head learning
+    rate)."""
     unknown = [m for m in methods if m not in METHOD_OVERRIDES]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHOD_OVERRIDES)}")
     method_overrides = method_overrides or {}
     families = [Variant(m, {**METHOD_OVERRIDES[m], **method_overrides.get(m, {})}) for m in methods]
+    families += [Variant(name, {"method": "grpo-rm", **settings}) for name, settings in (rows or {}).items()]
     for point in _grid_points(sweeps):
         label = ",".join(f"{k}={v}" for k, v in point.items())
         families.append(Variant(f"grpo-rm[{label}]", {"method": "grpo-rm", **point}))
@@ -170,7 +198,8 @@ class PlannedRun:
 
 def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "grpo-rm"), seeds: Sequence[int] = (0,),
                     sweeps: dict[str, list[str]] | None = None, grid: dict[str, list[str]] | None = None,
-                    method_overrides: Optional[Mapping[str, Mapping[str, object]]] = None) -> list[PlannedRun]:
+                    method_overrides: Optional[Mapping[str, Mapping[str, object]]] = None,
+                    rows: Optional[Mapping[str, Mapping[str, str]]] = None) -> list[PlannedRun]:
     """Every (row, seed) with its resolved settings, its run directory and what running it would do."""
     if not base.training.output_dir:
         raise ValueError("output_dir is required")
@@ -178,7 +207,7 @@ def plan_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "
     eval_datasets = _frozen_feature_datasets(base)
     plan: list[PlannedRun] = []
     by_settings: dict[str, PlannedRun] = {}
-    for variant in plan_variants(methods, sweeps or {}, grid, method_overrides):
+    for variant in plan_variants(methods, sweeps or {}, grid, method_overrides, rows):
         for seed in seeds:
             run_dir = runs_dir / f"{variant.slug}-seed{seed}"
             # A post-trained run may be the starting encoder: its head's classes need not match.
@@ -253,16 +282,20 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
                    seeds: Sequence[int] = (0,), sweeps: dict[str, list[str]] | None = None,
                    dry_run: bool = False, grid: dict[str, list[str]] | None = None,
                    method_overrides: Optional[Mapping[str, Mapping[str, object]]] = None,
-                   wise_ft_alphas: Sequence[str] = ()) -> dict:
+                   wise_ft_alphas: Sequence[str] = (), launcher: Optional[object] = None,
+                   rows: Optional[Mapping[str, Mapping[str, str]]] = None) -> dict:
     """Train (or reuse) every planned run and write the comparison; with ``dry_run``, only print the plan.
 
+    ``launcher`` runs the rows still to train (``grpo_rm.launchers``; default: one after the other in this
+    process). A row that fails is reported with its log and marked missing in the report; the others go on.
     ``wise_ft_alphas`` adds, for every trained row but ``frozen``, WiSE-FT rows: each run interpolated back towards
     the encoder it started from at each alpha (``grpo-rm wise-ft``), evaluated as a run is.
-    Returns what ``comparison.json`` holds, or with ``dry_run`` ``{"plan": [...]}``.
+    Returns what ``comparison.json`` holds; with ``dry_run`` ``{"plan": [...]}``; with rows submitted and not waited
+    for, ``{"plan": [...], "submitted": [...]}``.
     """
     if wise_ft_alphas:
         parse_alphas(wise_ft_alphas)  # a bad alpha stops the command before anything is trained
-    plan = plan_comparison(base, methods, seeds, sweeps, grid, method_overrides)
+    plan = plan_comparison(base, methods, seeds, sweeps, grid, method_overrides, rows)
     print(format_plan(plan))
     refused = [p.refusal for p in plan if p.refusal]
     if dry_run:
@@ -270,19 +303,29 @@ def run_comparison(base: RunConfig, methods: Sequence[str] = ("frozen", "ce", "g
         return {"plan": [{**p.record(), "status": p.status} for p in plan]}
     if refused:
         raise ValueError(refused[0])
-    to_run = [p for p in plan if p.has_own_run]
-    for index, planned in enumerate(to_run, start=1):
-        where = f"[run {index}/{len(to_run)}] {planned.variant.name} seed {planned.seed}"
-        if (planned.run_dir / ALL_RESULTS_NAME).is_file():
-            print(f"{where}: finished earlier, reusing {planned.run_dir}")
-        else:
-            print(f"{where} -> {planned.run_dir}")
-            run_training(planned.config)
-    runs = [{**p.record(), "results": json.loads((p.run_dir / ALL_RESULTS_NAME).read_text())} for p in plan]
-    runs += wise_ft_runs(plan, wise_ft_alphas)
+    launch_dir = Path(base.training.output_dir) / COMPARISON_LAUNCH_DIR
+    to_launch = [Row(p.variant.name, p.seed, p.config, launch_dir / f"{p.variant.slug}-seed{p.seed}")
+                 for p in plan if p.has_own_run and not (p.run_dir / ALL_RESULTS_NAME).is_file()]
+    print(f"{len(to_launch)} of {sum(p.has_own_run for p in plan)} runs to train; the others finished earlier")
+    launcher = launcher or InProcessLauncher(run_training, show_progress=not base.training.disable_tqdm)
+    outcomes = launcher.run(to_launch)
+    for outcome in outcomes:
+        if outcome.status != "finished":
+            print(f"{outcome.row.label}: {outcome.status}: {outcome.detail}")
+    submitted = [outcome for outcome in outcomes if outcome.status == "submitted"]
+    if submitted:
+        print(f"{len(submitted)} row(s) submitted and not finished: run the same command again to collect them")
+        return {"plan": [p.record() for p in plan],
+                "submitted": [{"row": o.row.label, "detail": o.detail} for o in submitted]}
+    failed = {str(outcome.row.run_dir): outcome.detail for outcome in outcomes if outcome.status == "failed"}
+    finished = [p for p in plan if (p.run_dir / ALL_RESULTS_NAME).is_file()]
+    runs = [{**p.record(), "results": json.loads((p.run_dir / ALL_RESULTS_NAME).read_text())} for p in finished]
+    runs += wise_ft_runs(finished, wise_ft_alphas)
+    missing = [{**p.record(), "reason": failed.get(str(p.run_dir), "no results")} for p in plan if p not in finished]
     comparison = {"config": base.to_dict(secrets=False), "methods": list(methods), "seeds": list(seeds),
-                  "sweeps": sweeps or {}, "grid": grid or {}, "wise_ft_alphas": list(wise_ft_alphas),
-                  "eval_datasets": _frozen_feature_datasets(base), "runs": runs}
+                  "rows": dict(rows or {}), "sweeps": sweeps or {}, "grid": grid or {},
+                  "wise_ft_alphas": list(wise_ft_alphas),
+                  "eval_datasets": _frozen_feature_datasets(base), "runs": runs, "missing_runs": missing}
     return write_report(base, comparison)
 
 
@@ -339,6 +382,10 @@ def write_report(base: RunConfig, comparison: dict) -> dict:
                   "frontier": frontier}
     write_json_atomic(output_dir / COMPARISON_JSON_NAME, comparison)
     tables = comparison_tables(summary, variant_names, num_seeds, shared_rows)
+    if comparison.get("missing_runs"):
+        tables = ("**Missing runs** (left out of every table below): " + "; ".join(
+            f"{run['variant']} seed {run['seed']} ({run['reason']})" for run in comparison["missing_runs"])
+            + ".\n\n" + tables)
     if best:
         tables += ("\n## Each row at its best grid point\n\nChosen by the mean over seeds of the validation "
                    f"{task.metric_label} of the checkpoint each run reports (the epoch its validation chose); the "
@@ -383,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--methods", nargs="+", default=["frozen", "ce", "grpo-rm"], choices=list(METHOD_OVERRIDES),
                        help="Rows: the encoder with a trained linear head (frozen), cross-entropy, GRPO-RM.")
     group.add_argument("--seeds", type=int, nargs="+", default=[0], help="Every row runs once per seed.")
+    group.add_argument("--rows", nargs="+", action="extend", default=[], metavar="NAME:KEY=V,KEY=V",
+                       help="Named rows of any method with the settings that make them, e.g. "
+                            "ce+lp-ft:method=ce,head_warmup_epochs=1 ce+l2sp:method=ce,l2sp_weight=0.1 "
+                            "(method defaults to grpo-rm).")
     group.add_argument("--sweep", nargs="+", action="extend", default=[], metavar="KEY=V1,V2",
                        help="GRPO-RM variants; axes given in one --sweep or in several combine into one grid.")
     group.add_argument("--grid", nargs="+", action="extend", default=[], metavar="KEY=V1,V2",
@@ -393,6 +444,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Add WiSE-FT rows: every trained row's runs interpolated back towards the starting "
                             "encoder at these alphas in [0, 1] (grpo-rm wise-ft), one row per alpha, evaluated as "
                             "runs are; the fronts then compare e.g. 'ce + wise-ft' with 'grpo-rm'.")
+    launch = parser.add_argument_group("where rows run")
+    launch.add_argument("--launcher", choices=("local", "submitit"), default="local",
+                        help="local: on this machine (one row at a time in this process, or --max_parallel rows at "
+                             "once, each its own process); submitit: each row a SLURM job (or a local one with "
+                             "--submitit_cluster local).")
+    launch.add_argument("--max_parallel", type=int, default=1,
+                        help="local: rows at once; on CPU each gets its share of the cores (num_threads), on GPUs "
+                             "its --gpus_per_row devices.")
+    launch.add_argument("--gpus_per_row", type=int, default=1,
+                        help="local, on GPUs: devices per row (several: the row trains under torchrun, DDP).")
+    launch.add_argument("--no_wait", action="store_true",
+                        help="submitit: submit the rows and return; run the command again to collect them.")
+    hints = typing.get_type_hints(SlurmArguments)
+    for slurm_field in dataclasses.fields(SlurmArguments):  # submitit's job parameters, typed and checked as keys are
+        add_field_option(launch, slurm_field, hints[slurm_field.name], default=slurm_field.default)
     group.add_argument("--dry_run", action="store_true",
                        help="Print the planned rows, their run directories and what is shared, reused or to train; "
                             "train nothing.")
@@ -401,7 +467,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     values = vars(args)
-    options = {key: values.pop(key) for key in ("methods", "seeds", "sweep", "grid", "dry_run", "wise_ft_alphas")}
-    run_comparison(run_config_from_args(values), options["methods"], options["seeds"], parse_sweeps(options["sweep"]),
+    options = {key: values.pop(key) for key in ("methods", "seeds", "rows", "sweep", "grid", "dry_run",
+                                                "wise_ft_alphas", "launcher", "max_parallel", "gpus_per_row",
+                                                "no_wait")}
+    slurm = SlurmArguments(**{f.name: values.pop(f.name) for f in dataclasses.fields(SlurmArguments)})
+    base = run_config_from_args(values)
+    run_comparison(base, options["methods"], options["seeds"], parse_sweeps(options["sweep"]),
                    dry_run=options["dry_run"], grid=parse_sweeps(options["grid"], "--grid"),
-                   wise_ft_alphas=options["wise_ft_alphas"])
+                   wise_ft_alphas=options["wise_ft_alphas"], rows=parse_rows(options["rows"]),
+                   launcher=make_launcher(base, options["launcher"], options["max_parallel"], options["gpus_per_row"],
+                                          slurm, wait=not options["no_wait"]))
+
+
+def make_launcher(base: RunConfig, kind: str = "local", max_parallel: int = 1, gpus_per_row: int = 1,
+                  slurm: Optional[SlurmArguments] = None, wait: bool = True):
+    """The launcher of compare's options: in this process (local, one at a time), a local pool, or submitit."""
+    show = not base.training.disable_tqdm
+    if kind == "submitit":
+        return SubmititLauncher(run_training, Path(base.training.output_dir) / COMPARISON_LAUNCH_DIR,
+                                slurm or SlurmArguments(), wait, show)
+    if kind != "local":
+        raise ValueError(f"launcher={kind!r} is not one of ['local', 'submitit']")
+    if not wait:
+        raise ValueError("--no_wait needs --launcher submitit: local rows are processes of this command")
+    if max_parallel == 1 and gpus_per_row == 1:
+        return InProcessLauncher(run_training, show)
+    return LocalLauncher(max_parallel, gpus_per_row, show_progress=show)

@@ -53,9 +53,11 @@ def evaluate_model_representation(model: EncoderWithHead, config: RunConfig) -> 
 
 def representation_summary(representation: dict) -> dict:
     """What ``all_results.json`` keeps of ``representation_results.json``: each dataset's kNN top-1 (per k) and
-    softmax-regression top-1."""
+    softmax-regression top-1 on its test split, and both on its validation split (what comparisons select on)."""
     return {dataset: {"knn_accuracy": result["knn"]["knn_accuracy"],
-                      "linear_probe_accuracy": result["linear_probe"]["linear_probe_accuracy"]}
+                      "linear_probe_accuracy": result["linear_probe"]["linear_probe_accuracy"],
+                      "knn_validation_accuracy": result["knn"]["knn_validation_accuracy"],
+                      "linear_probe_validation_accuracy": result["linear_probe"]["selected"]["validation_accuracy"]}
             for dataset, result in representation.items()}
 
 

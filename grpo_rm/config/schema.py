@@ -215,6 +215,11 @@ class TrainingArguments:
         None, "torch.compile mode (default, reduce-overhead, max-autotune).", role=RUNTIME)
     seed: int = option(42, "Random seed.")
     use_cpu: bool = option(False, "Run on CPU even when a GPU is available.", role=RUNTIME)
+    num_threads: Optional[int] = option(
+        None, "torch's CPU threads for this run (default: torch's, one per core). Give each of several runs that "
+              "share a machine its share of the cores: more threads than cores make every run far slower "
+              "(benchmarks/RESULTS.md). grpo-rm compare --max_parallel sets it for each row.", role=RUNTIME,
+        range="[1, inf)")
     mixed_precision: Literal["no", "fp16", "bf16"] = option("no", "accelerate mixed precision.")
     logging_steps: int = option(10, "Log training metrics every N optimizer steps.", role=BOOKKEEPING,
                                 range="[1, inf)")

@@ -229,23 +229,28 @@ def _markdown_table_to_html(block: str) -> str:
     return f"<table><tr>{head}</tr>{rows_html}</table>"
 
 
-def _retention_metrics(results: dict, training_dataset: str) -> dict[str, float]:
+def _retention_metrics(results: dict, training_dataset: str, split: str = "validation") -> dict[str, float]:
     """panel name ("<dataset>: <metric>") -> value: the run's frozen-feature results on the datasets other than the
-    one it trained on."""
+    one it trained on, on their ``validation`` split (what fronts and their verdicts use) or ``test`` split."""
+    suffix = "_validation" if split == "validation" else ""
     metrics = {}
     for dataset, representation in results.get("representation", {}).items():
         if dataset == training_dataset:
             continue
         name = Path(dataset).name
-        for k, value in sorted(representation["knn_accuracy"].items(), key=lambda item: int(item[0])):
+        knn = representation.get(f"knn{suffix}_accuracy")
+        if knn is None:  # a run from before validation retention was recorded
+            continue
+        for k, value in sorted(knn.items(), key=lambda item: int(item[0])):
             metrics[f"{name}: kNN top-1 (k={k})"] = value
-        metrics[f"{name}: softmax regression top-1"] = representation["linear_probe_accuracy"]
+        metrics[f"{name}: softmax regression top-1"] = representation[f"linear_probe{suffix}_accuracy"]
     return metrics
 
 
 def frontier_records(runs: Sequence[dict], training_dataset: str, x_key: str) -> dict[str, list[dict]]:
     """panel -> the records ``reporting.frontier`` takes: one per run, x = its validation score (``x_key``, of the
-    checkpoint it reports), y = its retention on that panel; the frozen row is left out (it is the reference point)."""
+    checkpoint it reports), y = its retention on that panel, on the retention dataset's validation split: fronts and
+    verdicts read no test number. The frozen row is left out (it is the reference point)."""
     panels: dict[str, list[dict]] = {}
     for run in runs:
         if run["family"] == "frozen" or run["same_as"]:
@@ -258,7 +263,7 @@ def frontier_records(runs: Sequence[dict], training_dataset: str, x_key: str) ->
 
 
 def frozen_points(runs: Sequence[dict], training_dataset: str, x_key: str) -> dict[str, tuple[float, float]]:
-    """panel -> the frozen row's (x, y), mean over seeds: the pretrained encoder with a trained linear head."""
+    """panel -> the frozen row's (x, y) on validation, mean over seeds: the pretrained encoder with a linear head."""
     collected: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         if run["family"] != "frozen":
@@ -280,8 +285,9 @@ def frontier_table(frontier: dict, metric_label: str) -> str:
     """The matched comparisons of ``reporting.frontier.frontier_summary`` as markdown, one table per panel."""
     reference = frontier["reference"]
     lines = [f"## Fronts: each family against {reference} at matched performance\n",
-             f"Each family's Pareto front of (validation {metric_label}, retention) over its grid points, means over "
-             f"seeds; deltas are family minus {reference}, interpolated along the fronts at {reference}'s best "
+             f"Each family's Pareto front of (validation {metric_label}, retention on the other dataset's validation "
+             f"split) over its grid points, means over seeds: no test number is read. Deltas are family minus "
+             f"{reference}, interpolated along the fronts at {reference}'s best "
              f"validation {metric_label} (its anchor) and at the anchor's retention; [95 % paired bootstrap interval "
              f"over seeds]. best top-1: the fronts' highest validation {metric_label}. A verdict rests on intervals "
              "that exclude 0 (frontier.png draws the fronts).\n"]

@@ -65,17 +65,39 @@ def trackers_to_start(report_to: Sequence[str]) -> Optional[list[str]]:
     return list(report_to)
 
 
-def tracker_init_kwargs(report_to: Sequence[str], run_name: Optional[str],
-                        resume_step: Optional[int]) -> dict[str, dict[str, Any]]:
+def tracker_init_kwargs(report_to: Sequence[str], run_name: Optional[str], resume_step: Optional[int],
+                        run_ids: Optional[Mapping[str, str]] = None) -> dict[str, dict[str, Any]]:
     """accelerate's ``init_kwargs``: the run name for each tracker that takes one and, on resume, TensorBoard's
-    ``purge_step``, which drops what the killed run logged after its checkpoint."""
+    ``purge_step``, which drops what the killed run logged after its checkpoint, and the run ids MLflow and W&B gave
+    the run before (``run_ids``, from the checkpoint's training state), so that they continue that run."""
     names = LoggerType.list() if ALL_TRACKERS in report_to else report_to
     kwargs: dict[str, dict[str, Any]] = {}
     if run_name is not None:
         kwargs.update({name: {RUN_NAME_KEYWORDS[name]: run_name} for name in names if name in RUN_NAME_KEYWORDS})
     if resume_step is not None:
         kwargs["tensorboard"] = {"purge_step": resume_step + 1}
+    for name, run_id in (run_ids or {}).items():
+        if name in names and name in RESUME_KEYWORDS:
+            kwargs.setdefault(name, {}).update(RESUME_KEYWORDS[name](run_id))
     return kwargs
+
+
+# How a tracker is told to continue a run, given the id it gave it.
+RESUME_KEYWORDS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "mlflow": lambda run_id: {"run_id": run_id},
+    "wandb": lambda run_id: {"id": run_id, "resume": "allow"},
+}
+
+
+def tracker_run_ids(trackers: Sequence[Any]) -> dict[str, str]:
+    """The ids of the runs MLflow and W&B started (accelerate's trackers), to continue them after a resume."""
+    ids = {}
+    for tracker in trackers:
+        if tracker.name == "mlflow" and getattr(tracker, "active_run", None) is not None:
+            ids["mlflow"] = tracker.active_run.info.run_id
+        elif tracker.name == "wandb" and getattr(tracker, "run", None) is not None:
+            ids["wandb"] = tracker.run.id
+    return ids
 
 
 def tracker_project_name(project_name: Optional[str], output_dir: str) -> str:

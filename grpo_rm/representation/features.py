@@ -69,13 +69,14 @@ class FeatureExtractor:
 
     def __init__(self, encoder: Encoder, processor, model_id: str, model_version: str,
                  feature_type: Optional[str] = None, cache_dir: Optional[str | Path] = None,
-                 show_progress: bool = True):
+                 show_progress: bool = True, checksummed: bool = False):
         if feature_type is not None and feature_type not in POOLING_MODES:
             raise ValueError(f"feature_type={feature_type!r} is not one of {POOLING_MODES}")
         self.encoder = encoder
         self.processor = processor
         self.model_id = model_id
         self.model_version = model_version
+        self.checksummed = checksummed  # model_version is a checksum of the weights
         self.feature_type = feature_type or encoder.default_pooling
         self.show_progress = show_progress
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -96,7 +97,7 @@ class FeatureExtractor:
         # A hub checkpoint is versioned by its commit; local weights by their checksum, so that a run's encoder
         # finds the features computed from it in memory right after training.
         version = weights_checksum(encoder) if local else str(getattr(encoder.config, "_commit_hash", None))
-        return cls(encoder, processor, model_id, version, feature_type, cache_dir, show_progress)
+        return cls(encoder, processor, model_id, version, feature_type, cache_dir, show_progress, checksummed=local)
 
     @classmethod
     def for_model(cls, model: EncoderWithHead, model_id: str, feature_type: Optional[str] = None,
@@ -105,7 +106,7 @@ class FeatureExtractor:
         checksum keys the cache. Call ``restore_mode`` when done to give the encoder back its train/eval mode."""
         encoder = model.encoder
         extractor = cls(encoder, model.processor, model_id, weights_checksum(encoder), feature_type, cache_dir,
-                        show_progress)
+                        show_progress, checksummed=True)
         encoder.eval()
         return extractor
 
@@ -120,8 +121,11 @@ class FeatureExtractor:
         return {"feature_type": self.feature_type, **self.processor.protocol()}
 
     def _cache_file(self, data: LabelledData, split: str) -> Path:
-        key = json.dumps({"model": self.model_id, "version": self.model_version, **data.cache_keys[split],
-                          **self.protocol()}, sort_keys=True)
+        # Weights known by their checksum need no name: the same weights anywhere (a run, its best_model/, its
+        # WiSE-FT alpha 1) find the same features. A hub checkpoint is its name and commit.
+        model = ({"version": self.model_version} if self.checksummed else
+                 {"model": self.model_id, "version": self.model_version})
+        key = json.dumps({**model, **data.cache_keys[split], **self.protocol()}, sort_keys=True)
         return self.cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
 
     @torch.no_grad()

@@ -20,15 +20,20 @@ from .probes import accuracy, knn_predict, sweep_softmax_regression
 
 def knn_evaluation(extractor: FeatureExtractor, data: LabelledData, k_values: Sequence[int],
                    temperature: float) -> dict:
-    train = extractor(data, "train")
-    test = extractor(data, "test")
-    predictions = knn_predict(train.features, train.labels, test.features, len(data.class_names),
-                              k_values, temperature)
+    train, validation, test = (extractor(data, split) for split in ("train", "validation", "test"))
+    predictions = {name: knn_predict(train.features, train.labels, part.features, len(data.class_names), k_values,
+                                     temperature)
+                   for name, part in (("validation", validation), ("test", test))}
     return {
-        "knn_accuracy": {str(k): accuracy(predictions[k], test.labels) for k in k_values},
+        "knn_accuracy": {str(k): accuracy(predictions["test"][k], test.labels) for k in k_values},
+        # The same classifier on the validation split: what comparisons may select on without reading test.
+        "knn_validation_accuracy": {str(k): accuracy(predictions["validation"][k], validation.labels)
+                                    for k in k_values},
         "protocol": {"k": list(k_values), "temperature": temperature, "similarity": "cosine",
                      "train_samples": len(train.labels), "test_samples": len(test.labels), **extractor.protocol(),
-                     "feature_files": {"train": str(train.cache_file), "test": str(test.cache_file)}},
+                     "validation_samples": len(validation.labels),
+                     "feature_files": {"train": str(train.cache_file), "validation": str(validation.cache_file),
+                                       "test": str(test.cache_file)}},
     }
 
 

@@ -28,7 +28,7 @@ from ..files import BEST_MODEL_DIR, METRICS_LOG_NAME, TENSORBOARD_DIR
 from ..methods import CrossEntropyMethod, FrozenPolicy, L2SPRegularizer, Method, build_method
 from ..models import EncoderWithHead
 from ..reporting import MetricsLog, tracker_config
-from ..reporting.trackers import tracker_init_kwargs, tracker_project_name, trackers_to_start
+from ..reporting.trackers import tracker_init_kwargs, tracker_project_name, tracker_run_ids, trackers_to_start
 from ..representation import cached_training_loader
 from ..runtime import finish_trackers, keep_freed_cpu_memory, make_accelerator
 from ..seeding import derive_seed
@@ -98,6 +98,8 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
         for old in list_checkpoints(output_dir):  # so that a later "latest" never resumes the run replaced
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
     set_seed(args.seed)
     if accelerator.device.type == "cpu":
         keep_freed_cpu_memory()  # the old policy's forward would page-fault its activations in again each step
@@ -152,11 +154,14 @@ def train(config: RunConfig, method: Optional[Method] = None) -> TrainOutput:
         output_dir.mkdir(parents=True, exist_ok=True)
         config.save(output_dir)
         logger.info("data: %s (validation from %s)", task.sizes(), task.validation_source)
-    # On resume TensorBoard drops what the killed run logged after the checkpoint.
+    # On resume TensorBoard drops what the killed run logged after the checkpoint, and MLflow and W&B continue the
+    # run they started (their hyper-parameters are already stored: MLflow refuses to store them again changed).
     accelerator.init_trackers(tracker_project_name(args.tracker_project_name, args.output_dir),
-                              config=tracker_config(config.to_dict(secrets=False)),
+                              config=None if checkpoint else tracker_config(config.to_dict(secrets=False)),
                               init_kwargs=tracker_init_kwargs(args.report_to, args.run_name,
-                                                              resume_step=state.step if checkpoint else None))
+                                                              resume_step=state.step if checkpoint else None,
+                                                              run_ids=state.tracker_run_ids))
+    state.tracker_run_ids.update(tracker_run_ids(accelerator.trackers))
     metrics_log = MetricsLog(output_dir / METRICS_LOG_NAME, enabled=accelerator.is_main_process,
                              keep_lines=state.log_lines if checkpoint else 0)
     window = MetricWindow(state, accelerator.device)

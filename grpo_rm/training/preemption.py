@@ -1,5 +1,6 @@
-"""Pre-emption: SIGTERM (what SLURM and Kubernetes send before a kill) or SIGUSR1 (what SLURM's
-``--signal`` can send) asks the run to finish its optimizer step, checkpoint and exit."""
+"""Pre-emption: SIGTERM (what SLURM and Kubernetes send before a kill), SIGUSR1 (what SLURM's ``--signal`` can
+send) or SIGUSR2 (submitit's signal for a job that is pre-empted or about to time out) asks the run to finish its
+optimizer step, checkpoint and exit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from accelerate import Accelerator
 
 logger = logging.getLogger(__name__)
 
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class PreemptionWatch:

@@ -32,6 +32,7 @@ class TrainState:
     log_lines: int = 0  # lines of metrics.jsonl written: a resume keeps exactly these
     validation_metrics: dict = field(default_factory=dict)  # the last epoch's
     best_validation_metrics: dict = field(default_factory=dict)  # those of the epoch with the best score
+    tracker_run_ids: dict = field(default_factory=dict)  # MLflow's and W&B's run ids, continued on resume
     # The metric window since the last log: sums of per-step means, already averaged over processes.
     window_sums: dict = field(default_factory=dict)
     window_counts: dict = field(default_factory=dict)  # batches behind each sum

@@ -102,3 +102,42 @@ def test_mlflow_stores_the_project_run_name_hyperparameters_and_metrics(tmp_path
         expected = [(record["step"], record[name]) for record in logged if name in record]
         assert stored == [(step, pytest.approx(value, rel=1e-6)) for step, value in expected], name
     assert (run / "tensorboard" / "study").is_dir()  # the project also names TensorBoard's folder
+
+
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path, tiny_dinov2, monkeypatch):
+    """Killed after a checkpoint and resumed, the run logs to the MLflow run it started: one run, its steps in order
+    without a gap or a repeat, as metrics.jsonl holds them."""
+    pytest.importorskip("mlflow")
+    from grpo_rm.training import steps
+
+    store = tmp_path / "mlruns"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    run = tmp_path / "run"
+    config = tiny_run(tiny_dinov2, run, report_to=["mlflow"], tracker_project_name="resume", checkpointing_steps=2)
+    original, calls = steps.training_step, []
+
+    def killed_at_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "training_step", killed_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(config)
+    monkeypatch.setattr(steps, "training_step", original)
+    import mlflow
+
+    mlflow.end_run()  # the killed process's run stays open in this process; a new process starts with none
+    run_training(config.with_overrides(resume_from_checkpoint="latest"))
+
+    (experiment,) = [meta.parent for meta in store.glob("*/meta.yaml")
+                     if yaml.safe_load(meta.read_text())["name"] == "resume"]
+    (mlflow_run,) = [path for path in experiment.iterdir() if path.is_dir()]  # one run, not two
+    lines = (mlflow_run / "metrics" / "loss").read_text().splitlines()
+    stored = [int(step) for _, _, step in (line.split() for line in lines)]
+    logged = [record["step"] for record in read_metrics_log(run / "metrics.jsonl") if "loss" in record]
+    assert stored[:2] == logged[:2] and stored[-2:] == logged[-2:] and sorted(set(stored)) == logged
+    assert trackers.tracker_init_kwargs(["mlflow", "wandb"], None, None, {"mlflow": "abc", "wandb": "xyz"}) == {
+        "mlflow": {"run_id": "abc"}, "wandb": {"id": "xyz", "resume": "allow"}}
