@@ -44,13 +44,16 @@ def selected_points(comparison: dict) -> str:
     best = comparison["best_grid_points"] or {run["family"]: run["variant"] for run in comparison["runs"]}
     own = Path(comparison["config"]["dataset_name"]).name
     others = [d for d in comparison["eval_datasets"] if d != comparison["config"]["dataset_name"]]
-    header = ["family", "chosen point", "seeds", f"test top-1 ({own})"]
+    # The task's primary test metric: top-1 for classification, mIoU for segmentation.
+    metric = next(key for key in ("eval_accuracy", "eval_mean_iou") if key in comparison["runs"][0]["results"])
+    label = {"eval_accuracy": "top-1", "eval_mean_iou": "mIoU"}[metric]
+    header = ["family", "chosen point", "seeds", f"test {label} ({own})"]
     header += [f"{Path(d).name} kNN test (k=20)" for d in others] + [f"{Path(d).name} probe test" for d in others]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for family, row in best.items():
         runs = [run for run in comparison["runs"] if run["variant"] == row]
         cells = [family, row.partition(" @ ")[2] or "–", str(len(runs)),
-                 mean_std([run["results"]["eval_accuracy"] for run in runs])]
+                 mean_std([run["results"][metric] for run in runs])]
         for key in ("knn_accuracy", "linear_probe_accuracy"):
             for dataset in others:
                 values = [run["results"]["representation"][dataset][key] for run in runs]
@@ -86,6 +89,19 @@ def fronts(comparison: dict) -> str:
     return "\n".join(lines)
 
 
+def rule_winner(comparisons: dict) -> str:
+    """Among the GRPO-RM families of one panel's matched comparisons: the highest front at cross-entropy's best
+    validation top-1; when no front reaches that top-1, the highest best top-1."""
+    candidates = {family: matched for family, matched in comparisons.items() if family in GRPO_RM_FAMILIES}
+    if not candidates:
+        raise SystemExit(f"no GRPO-RM family among {list(comparisons)}")
+    reaching = {family: matched["retention_at_matched_top1"]["family_value"] for family, matched in candidates.items()
+                if matched["retention_at_matched_top1"]["family_value"] is not None}
+    if reaching:
+        return max(reaching, key=reaching.get)
+    return max(candidates, key=lambda family: candidates[family]["best_top1"]["family_value"])
+
+
 def recommended(names: list[str]) -> str:
     """The rule fixed before the study: per setting, on its first retention panel (kNN on the first retention
     dataset, validation), the GRPO-RM family whose front has the highest retention at cross-entropy's best
@@ -99,11 +115,7 @@ def recommended(names: list[str]) -> str:
         if not frontier:
             continue
         panel, content = next(iter(frontier["panels"].items()))
-        candidates = {family: matched["retention_at_matched_top1"]["family_value"]
-                      for family, matched in content["comparisons"].items() if family in GRPO_RM_FAMILIES}
-        reaching = {family: value for family, value in candidates.items() if value is not None}
-        winner = max(reaching, key=reaching.get) if reaching else max(
-            candidates, key=lambda family: content["comparisons"][family]["best_top1"]["delta"])
+        winner = rule_winner(content["comparisons"])
         winners.append(winner)
         lines.append(f"| {name} | {panel} | {winner} |")
     choice = max(dict.fromkeys(winners), key=winners.count) if winners else "(none)"
@@ -119,7 +131,9 @@ def blocks() -> dict[str, str]:
         comparison = load(name)
         generated[f"{name}-selected"] = selected_points(comparison)
         generated[f"{name}-fronts"] = fronts(comparison)
-    generated["recommended"] = recommended([name for name in names if name.endswith("-A")])
+    deciding = [name for name in names if name.endswith("-A")]
+    if deciding:
+        generated["recommended"] = recommended(deciding)
     return generated
 
 
