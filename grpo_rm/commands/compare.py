@@ -415,7 +415,7 @@ def write_report(base: RunConfig, comparison: dict) -> dict:
         images.append(plot_grid_metrics(grid_panels(summary, rows), next(iter(grid)), output_dir / GRID_FIGURE_NAME))
     if frontier is not None:
         images.append(plot_frontier(frontier, output_dir / FRONTIER_FIGURE_NAME,
-                                    frozen_points(runs, base.data.dataset_name, validation_key)))
+                                    frozen_points(runs, base.data.dataset_name, validation_key), task.metric_label))
     write_text_atomic(output_dir / REPORT_HTML_NAME, html_report(tables, images, comparison))
     print("\n" + tables)
     written = ", ".join([COMPARISON_JSON_NAME, *(Path(image).name for image in images), REPORT_HTML_NAME])

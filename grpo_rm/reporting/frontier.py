@@ -317,23 +317,19 @@ def frontier_summary(records_by_panel: Mapping[str, Iterable[FrontierRecord]], f
     return {"reference": reference, "families": ordered, "n_boot": n_boot, "seed": seed, "panels": panels}
 
 
-def plot_frontier(summary: Mapping, path: str | Path, reference_points: Mapping[str, Point] | None = None) -> Path:
+def plot_frontier(summary: Mapping, path: str | Path, reference_points: Mapping[str, Point] | None = None,
+                  metric_label: str = "top-1") -> Path:
     """A PNG with one subplot per panel of ``summary`` (``frontier_summary``'s): each family's grid-point means
     with std-over-seeds error bars in x and y, its front as straight segments in the same colour, and, where
-    ``reference_points`` gives a panel's (x, y) of the frozen encoder, a black star labelled "frozen encoder".
-    The title gives each comparison's verdict."""
-    # Imported here so the numeric functions above do not pay for matplotlib; no pyplot, so no global state.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    ``reference_points`` gives a panel's (x, y) of the frozen encoder, a black star labelled "frozen encoder";
+    ``metric_label`` names the x axis, the task's metric. The title gives each comparison's verdict."""
+    # Imported here so the numeric functions above do not pay for matplotlib.
+    from .plots import panel_grid, save_panels
 
     panels = summary["panels"]
     if not panels:
         raise ValueError("the summary has no panel to plot")
-    columns = min(len(panels), 3)
-    rows = -(-len(panels) // columns)
-    figure = Figure(figsize=(5 * columns, 4.2 * rows))
-    FigureCanvasAgg(figure)  # attaches itself, so savefig renders with Agg whatever the user's backend
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    figure, axes = panel_grid(len(panels), 4.2)
     for axis, (panel, content) in zip(axes, panels.items()):
         for index, (family, shown) in enumerate(content["families"].items()):
             points, color = shown["points"], f"C{index}"
@@ -347,13 +343,8 @@ def plot_frontier(summary: Mapping, path: str | Path, reference_points: Mapping[
         verdicts = "; ".join(f"{family}: {comparison['verdict']}"
                              for family, comparison in content["comparisons"].items())
         axis.set_title(f"{panel}\nvs {summary['reference']}: {verdicts}" if verdicts else panel, fontsize=8)
-        axis.set_xlabel("top-1 (validation)")
+        axis.set_xlabel(f"{metric_label} (validation)")
         axis.set_ylabel(panel)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    for axis in axes[len(panels):]:
-        axis.set_visible(False)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=120, format="png")
-    return path
+    return save_panels(figure, axes, len(panels), path)

@@ -19,6 +19,24 @@ def _figure(figsize: tuple[float, float]) -> Figure:
     return figure
 
 
+def panel_grid(count: int, panel_height: float) -> tuple[Figure, list]:
+    """A figure with ``count`` panels, at most 3 a row, 5 inches wide each; the list of their axes."""
+    columns = min(count, 3)
+    rows = -(-count // columns)
+    figure = _figure((5 * columns, panel_height * rows))
+    return figure, list(figure.subplots(rows, columns, squeeze=False).ravel())
+
+
+def save_panels(figure: Figure, axes: Sequence, used: int, path: str | Path) -> Path:
+    """Hide the axes beyond the first ``used``, lay out and write the figure as PNG."""
+    for axis in axes[used:]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120, format="png")
+    return path
+
+
 def plot_training_curves(
     runs: Mapping[str, Sequence[dict]], path: str | Path, metrics: Sequence[tuple[str, str]] = (
         ("loss", "training loss (each method's own objective)"),
@@ -47,10 +65,7 @@ def plot_grid_metrics(panels: Sequence[tuple[str, Mapping[str, Sequence[tuple[fl
                       axis_name: str, path: str | Path) -> Path:
     """One panel per (title, {family: [(grid value, mean, std) ...]}): a metric against a numeric grid axis (a
     learning rate, log scale when it spans a decade), one line with seed error bars per method or variant."""
-    columns = min(len(panels), 3)
-    rows = -(-len(panels) // columns)
-    figure = _figure((5 * columns, 3.8 * rows))
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    figure, axes = panel_grid(len(panels), 3.8)
     for axis, (title, lines) in zip(axes, panels):
         for family, points in lines.items():
             points = sorted(points)
@@ -63,12 +78,7 @@ def plot_grid_metrics(panels: Sequence[tuple[str, Mapping[str, Sequence[tuple[fl
         axis.set_xlabel(axis_name)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    for axis in axes[len(panels):]:
-        axis.set_visible(False)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=120)
-    return path
+    return save_panels(figure, axes, len(panels), path)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
