@@ -18,7 +18,7 @@ from .plots import markdown_table
 def grid_panels(summary: dict, rows: Mapping[str, tuple[str, Mapping[str, str]]]) -> list[tuple[str, dict]]:
     """For a one-axis numeric grid: per dataset and metric, {family: [(grid value, mean, std)]}, to plot how each
     method's results (own head, retention) move along the grid, and where one collapses. ``rows`` maps each row to
-    its family and grid point."""
+    its family and grid point; rows it leaves out (WiSE-FT rows, whose points add an alpha) are not drawn."""
     panels = []
     for dataset, metrics in summary.items():
         for metric, by_row in metrics.items():
@@ -26,6 +26,8 @@ def grid_panels(summary: dict, rows: Mapping[str, tuple[str, Mapping[str, str]]]
                 continue
             lines: dict[str, list[tuple[float, float, float]]] = {}
             for row, stats in by_row.items():
+                if row not in rows:
+                    continue
                 family, grid_point = rows[row]
                 (value,) = grid_point.values()
                 lines.setdefault(family, []).append((float(value), stats["mean"], stats["std"] or 0.0))

@@ -329,6 +329,19 @@ def test_grid_report_picks_each_rows_best_point_on_validation_and_measures_conve
     assert "| ce @ learning_rate=1e-3 | 0.6050 | 0.7550 | 0.8050 | 30 |" in convergence_rows
 
 
+def test_the_grid_figure_leaves_out_wise_ft_rows_whose_points_add_an_alpha():
+    """A learning-rate grid with --wise_ft_alphas: the grid figure draws the trained rows along the learning rate;
+    the WiSE-FT rows (learning_rate and alpha) have no single grid value and stay out of it."""
+    from grpo_rm.reporting.comparison import grid_panels
+
+    stats = {"mean": 0.5, "std": 0.1}
+    summary = {"digits": {"top-1 (own head)": {"ce @ learning_rate=1e-4": stats, "ce @ learning_rate=1e-3": stats,
+                                               "ce + wise-ft @ learning_rate=1e-4,alpha=0.5": stats}}}
+    rows = {"ce @ learning_rate=1e-4": ("ce", {"learning_rate": "1e-4"}),
+            "ce @ learning_rate=1e-3": ("ce", {"learning_rate": "1e-3"})}
+    assert grid_panels(summary, rows) == [("digits: top-1 (own head)", {"ce": [(1e-4, 0.5, 0.1), (1e-3, 0.5, 0.1)]})]
+
+
 def test_a_grid_gives_fronts_matched_deltas_with_intervals_and_a_verdict(tmp_path, monkeypatch):
     """Hand-made runs: at each learning rate GRPO-RM reaches cross-entropy's validation top-1 and keeps 0.05 more kNN
     top-1 on another dataset, seed by seed up to noise of +-0.01: it dominates, by 0.05 at matched top-1."""
