@@ -20,11 +20,15 @@ import statistics
 import sys
 from pathlib import Path
 
+from grpo_rm.reporting.comparison import frontier_records
+from grpo_rm.reporting.frontier import matched_comparison
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "studies" / "method-study" / "results"
 DOC = ROOT / "docs" / "method-study.md"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 # The GRPO-RM families "recommended" may name (the others are cross-entropy and its baselines).
+REFERENCE_WISE_FT = "ce + wise-ft"
 GRPO_RM_FAMILIES = ("grpo-rm", "grpo-rm[objective_preset=step-refresh]", "grpo-rm+lp-ft", "anchored",
                     "grpo-rm + wise-ft", "grpo-rm[objective_preset=step-refresh] + wise-ft")
 
@@ -89,6 +93,31 @@ def fronts(comparison: dict) -> str:
     return "\n".join(lines)
 
 
+def against_wise_ft(comparison: dict) -> str:
+    """The GRPO-RM families against the strongest cross-entropy baseline of the step, ``ce + wise-ft`` (its front
+    holds cross-entropy's own points, alpha 1, and the interpolated ones), at that front's best validation point:
+    the same matched deltas and bootstrap as the fronts against ``ce`` (validation)."""
+    metric = next(key for key in ("accuracy", "mean_iou") if f"eval_{key}" in comparison["runs"][0]["results"])
+    panels = frontier_records(comparison["runs"], comparison["config"]["dataset_name"], f"validation_{metric}")
+    families = [family for family in dict.fromkeys(run["family"] for run in comparison["runs"])
+                if family in GRPO_RM_FAMILIES]
+    if not families or not any(run["family"] == REFERENCE_WISE_FT for run in comparison["runs"]):
+        return "(no WiSE-FT rows in this step)\n"
+    lines = []
+    for panel, records in panels.items():
+        results = {family: matched_comparison(records, family, reference=REFERENCE_WISE_FT) for family in families}
+        anchor = next(iter(results.values()))["anchor"]["grid_point"]
+        lines.append(f"**{panel}** (validation), against `{REFERENCE_WISE_FT}`, anchored at {anchor}\n")
+        lines.append(f"| family | Δ retention at its top-1 | Δ top-1 at its retention | Δ best top-1 | seeds | verdict |")
+        lines.append("|---|---|---|---|---|---|")
+        for family, matched in results.items():
+            lines.append(f"| {family} | {delta(matched['retention_at_matched_top1'])} | "
+                         f"{delta(matched['top1_at_matched_retention'])} | {delta(matched['best_top1'])} | "
+                         f"{matched['n_seeds']} | {matched['verdict']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def rule_winner(comparisons: dict) -> str:
     """Among the GRPO-RM families of one panel's matched comparisons: the highest front at cross-entropy's best
     validation top-1; when no front reaches that top-1, the highest best top-1."""
@@ -131,6 +160,7 @@ def blocks() -> dict[str, str]:
         comparison = load(name)
         generated[f"{name}-selected"] = selected_points(comparison)
         generated[f"{name}-fronts"] = fronts(comparison)
+        generated[f"{name}-against-wise-ft"] = against_wise_ft(comparison)
     deciding = [name for name in names if name.endswith("-A")]
     if deciding:
         generated["recommended"] = recommended(deciding)

@@ -46,9 +46,10 @@ grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/trec-parquet --eval_datasets $
 keep "$STUDY/text-trec" text-trec-A
 
 # 2. Images. The stand-in: a 4-block DINOv2-architecture encoder (hidden 96, patch 4, 32 px) pretrained with
-#    cross-entropy on MNIST (6,000 digits, 15 epochs), post-trained on CIFAR-10; retention on MNIST and digits.
+#    cross-entropy on MNIST (6,000 digits, 15 epochs; one run alone, so on both cores), post-trained on CIFAR-10;
+#    retention on MNIST and digits.
 [ -d "$STUDY/standin-init" ] || python studies/method-study/make_standin.py "$STUDY/standin-init"
-[ -f "$STUDY/pretrain-mnist/all_results.json" ] || grpo-rm train --model_name_or_path "$STUDY/standin-init" \
+[ -f "$STUDY/pretrain-mnist/all_results.json" ] || OMP_NUM_THREADS=2 grpo-rm train --model_name_or_path "$STUDY/standin-init" \
   --dataset_name $DATA/mnist-parquet --output_dir "$STUDY/pretrain-mnist" --method ce --num_train_epochs 15 \
   --learning_rate 1e-3 --per_device_train_batch_size 64 --warmup_ratio 0.05 --random_resized_crop_scale 0.85 1.0 \
   --hflip_prob 0 --report_to none --disable_tqdm
