@@ -322,7 +322,7 @@ def plot_frontier(summary: Mapping, path: str | Path, reference_points: Mapping[
     """A PNG with one subplot per panel of ``summary`` (``frontier_summary``'s): each family's grid-point means
     with std-over-seeds error bars in x and y, its front as straight segments in the same colour, and, where
     ``reference_points`` gives a panel's (x, y) of the frozen encoder, a black star labelled "frozen encoder";
-    ``metric_label`` names the x axis, the task's metric. The title gives each comparison's verdict."""
+    ``metric_label`` names the x axis, the task's metric. Each family's legend entry gives its verdict."""
     # Imported here so the numeric functions above do not pay for matplotlib.
     from .plots import panel_grid, save_panels
 
@@ -331,18 +331,20 @@ def plot_frontier(summary: Mapping, path: str | Path, reference_points: Mapping[
         raise ValueError("the summary has no panel to plot")
     figure, axes = panel_grid(len(panels), 4.2)
     for axis, (panel, content) in zip(axes, panels.items()):
+        comparisons = content["comparisons"]
         for index, (family, shown) in enumerate(content["families"].items()):
             points, color = shown["points"], f"C{index}"
+            # Each family's verdict against the reference in its legend entry: a title of all of them overflows.
+            label = f"{family}: {comparisons[family]['verdict']}" if family in comparisons else family
             axis.errorbar([p["x_mean"] for p in points], [p["y_mean"] for p in points],
                           xerr=[p["x_std"] for p in points], yerr=[p["y_std"] for p in points],
-                          fmt="o", markersize=4, capsize=2, color=color, label=family)
+                          fmt="o", markersize=4, capsize=2, color=color, label=label)
             axis.plot([p[0] for p in shown["front"]], [p[1] for p in shown["front"]], color=color, linewidth=1.2)
         if reference_points and panel in reference_points:
             x, y = reference_points[panel]
             axis.plot([x], [y], marker="*", markersize=13, color="black", linestyle="none", label="frozen encoder")
-        verdicts = "; ".join(f"{family}: {comparison['verdict']}"
-                             for family, comparison in content["comparisons"].items())
-        axis.set_title(f"{panel}\nvs {summary['reference']}: {verdicts}" if verdicts else panel, fontsize=8)
+        axis.set_title(f"{panel}\n(legend: verdict against {summary['reference']})" if comparisons else panel,
+                       fontsize=8)
         axis.set_xlabel(f"{metric_label} (validation)")
         axis.set_ylabel(panel)
         axis.grid(alpha=0.3)
