@@ -73,6 +73,17 @@ def delta(entry: dict) -> str:
     return f"{entry['delta']:+.3f}{interval}"
 
 
+def matched_table(comparisons: dict, whose: str) -> list[str]:
+    """The lines of a table of matched comparisons (``reporting.frontier.matched_comparison``), one row a family."""
+    lines = [f"| family | Δ retention at {whose} top-1 | Δ top-1 at {whose} retention | Δ best top-1 | seeds | verdict |",
+             "|---|---|---|---|---|---|"]
+    for family, matched in comparisons.items():
+        lines.append(f"| {family} | {delta(matched['retention_at_matched_top1'])} | "
+                     f"{delta(matched['top1_at_matched_retention'])} | {delta(matched['best_top1'])} | "
+                     f"{matched['n_seeds']} | {matched['verdict']} |")
+    return lines + [""]
+
+
 def fronts(comparison: dict) -> str:
     """Each family against cross-entropy, per retention panel: the matched deltas and the verdict (validation)."""
     frontier = comparison.get("frontier")
@@ -82,14 +93,7 @@ def fronts(comparison: dict) -> str:
     for panel, content in frontier["panels"].items():
         lines.append(f"**{panel}** (validation), cross-entropy's anchor: "
                      f"{next(iter(content['comparisons'].values()))['anchor']['grid_point']}\n")
-        lines.append("| family | Δ retention at ce's top-1 | Δ top-1 at ce's retention | Δ best top-1 | seeds | "
-                     "verdict |")
-        lines.append("|---|---|---|---|---|---|")
-        for family, matched in content["comparisons"].items():
-            lines.append(f"| {family} | {delta(matched['retention_at_matched_top1'])} | "
-                         f"{delta(matched['top1_at_matched_retention'])} | {delta(matched['best_top1'])} | "
-                         f"{matched['n_seeds']} | {matched['verdict']} |")
-        lines.append("")
+        lines += matched_table(content["comparisons"], "ce's")
     return "\n".join(lines)
 
 
@@ -108,13 +112,7 @@ def against_wise_ft(comparison: dict) -> str:
         results = {family: matched_comparison(records, family, reference=REFERENCE_WISE_FT) for family in families}
         anchor = next(iter(results.values()))["anchor"]["grid_point"]
         lines.append(f"**{panel}** (validation), against `{REFERENCE_WISE_FT}`, anchored at {anchor}\n")
-        lines.append(f"| family | Δ retention at its top-1 | Δ top-1 at its retention | Δ best top-1 | seeds | verdict |")
-        lines.append("|---|---|---|---|---|---|")
-        for family, matched in results.items():
-            lines.append(f"| {family} | {delta(matched['retention_at_matched_top1'])} | "
-                         f"{delta(matched['top1_at_matched_retention'])} | {delta(matched['best_top1'])} | "
-                         f"{matched['n_seeds']} | {matched['verdict']} |")
-        lines.append("")
+        lines += matched_table(results, "its")
     return "\n".join(lines)
 
 
