@@ -1,6 +1,6 @@
 #!/bin/bash
 # The method study of docs/method-study.md, from a clone with ../shared beside it:
-#   bash studies/method-study/run.sh [STUDY_DIR]          (default: study/; about 4 h on 2 CPU cores)
+#   bash studies/method-study/run.sh [STUDY_DIR]          (default: study/; step 1 alone takes about 2 h on 2 CPU cores)
 # Every step is a grpo-rm command. A finished run is reused when a step runs again, so an interrupted study
 # continues where it stopped. Each compare writes comparison.json; the copy under studies/method-study/results/ is
 # what docs/method-study.md's tables are made from (python studies/method-study/report.py).
