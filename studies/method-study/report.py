@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from grpo_rm.reporting.comparison import frontier_records
-from grpo_rm.reporting.frontier import matched_comparison
+from grpo_rm.reporting.frontier import frontier_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "studies" / "method-study" / "results"
@@ -43,13 +43,18 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def primary_metric(comparison: dict) -> str:
+    """The task's metric, as its results name it after ``eval_``: accuracy for classification, mean_iou for
+    segmentation."""
+    return next(key for key in ("accuracy", "mean_iou") if f"eval_{key}" in comparison["runs"][0]["results"])
+
+
 def selected_points(comparison: dict) -> str:
     """Each family at its grid point chosen on validation: that point's test numbers, mean ± std over seeds."""
     best = comparison["best_grid_points"] or {run["family"]: run["variant"] for run in comparison["runs"]}
     own = Path(comparison["config"]["dataset_name"]).name
     others = [d for d in comparison["eval_datasets"] if d != comparison["config"]["dataset_name"]]
-    # The task's primary test metric: top-1 for classification, mIoU for segmentation.
-    metric = next(key for key in ("eval_accuracy", "eval_mean_iou") if key in comparison["runs"][0]["results"])
+    metric = f"eval_{primary_metric(comparison)}"
     label = {"eval_accuracy": "top-1", "eval_mean_iou": "mIoU"}[metric]
     header = ["family", "chosen point", "seeds", f"test {label} ({own})"]
     header += [f"{Path(d).name} kNN test (k=20)" for d in others] + [f"{Path(d).name} probe test" for d in others]
@@ -84,36 +89,32 @@ def matched_table(comparisons: dict, whose: str) -> list[str]:
     return lines + [""]
 
 
-def fronts(comparison: dict) -> str:
-    """Each family against cross-entropy, per retention panel: the matched deltas and the verdict (validation)."""
-    frontier = comparison.get("frontier")
-    if not frontier:
-        return "(no fronts: one point per family)\n"
+def frontier_tables(frontier: dict) -> str:
+    """Per retention panel of a ``frontier_summary``: its families against its reference, matched deltas and
+    verdicts (validation)."""
     lines = []
     for panel, content in frontier["panels"].items():
-        lines.append(f"**{panel}** (validation), cross-entropy's anchor: "
-                     f"{next(iter(content['comparisons'].values()))['anchor']['grid_point']}\n")
-        lines += matched_table(content["comparisons"], "ce's")
+        anchor = next(iter(content["comparisons"].values()))["anchor"]["grid_point"]
+        lines.append(f"**{panel}** (validation), against `{frontier['reference']}`, anchored at {anchor}\n")
+        lines += matched_table(content["comparisons"], f"{frontier['reference']}'s")
     return "\n".join(lines)
+
+
+def fronts(comparison: dict) -> str:
+    """Each family against cross-entropy: the comparison's own ``frontier`` block."""
+    frontier = comparison.get("frontier")
+    return frontier_tables(frontier) if frontier else "(no fronts: one point per family)\n"
 
 
 def against_wise_ft(comparison: dict) -> str:
     """The GRPO-RM families against the strongest cross-entropy baseline of the step, ``ce + wise-ft`` (its front
-    holds cross-entropy's own points, alpha 1, and the interpolated ones), at that front's best validation point:
-    the same matched deltas and bootstrap as the fronts against ``ce`` (validation)."""
-    metric = next(key for key in ("accuracy", "mean_iou") if f"eval_{key}" in comparison["runs"][0]["results"])
-    panels = frontier_records(comparison["runs"], comparison["config"]["dataset_name"], f"validation_{metric}")
+    holds cross-entropy's own points, alpha 1, and the interpolated ones): the fronts ``compare`` reports, with
+    that reference instead of ``ce`` (validation)."""
+    panels = frontier_records(comparison["runs"], comparison["config"]["dataset_name"],
+                              f"validation_{primary_metric(comparison)}")
     families = [family for family in dict.fromkeys(run["family"] for run in comparison["runs"])
                 if family in GRPO_RM_FAMILIES]
-    if not families:
-        return "(no GRPO-RM family in this step)\n"
-    lines = []
-    for panel, records in panels.items():
-        results = {family: matched_comparison(records, family, reference=REFERENCE_WISE_FT) for family in families}
-        anchor = next(iter(results.values()))["anchor"]["grid_point"]
-        lines.append(f"**{panel}** (validation), against `{REFERENCE_WISE_FT}`, anchored at {anchor}\n")
-        lines += matched_table(results, "its")
-    return "\n".join(lines)
+    return frontier_tables(frontier_summary(panels, [REFERENCE_WISE_FT, *families], reference=REFERENCE_WISE_FT))
 
 
 def rule_winner(comparisons: dict) -> str:
